@@ -1,0 +1,56 @@
+/* Everything MPI. The rest of deepfried sees ranks, a broadcast, a
+ * bucketed gradient sum and an agreed vector of per-step statistics and
+ * stop flags; no other file includes mpi.h. */
+#ifndef DEEPFRIED_DIST_H
+#define DEEPFRIED_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepfried/error.h"
+
+typedef struct df_dist {
+    int rank, size;         /* in the world communicator */
+    int local_rank, local_size; /* on this node */
+    int initialized;        /* we called MPI_Init and must finalise */
+} df_dist;
+
+/* MPI_Init (works as a plain process too: a singleton world of one). */
+int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err);
+void df_dist_finalize(df_dist *d);
+/* End the whole job now with this status (a rank that cannot go on). */
+void df_dist_abort(df_dist *d, int status);
+
+/* Rank 0's buffer to everyone. */
+int df_dist_bcast_floats(df_dist *d, float *buf, size_t n, df_error *err);
+int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err);
+
+/* Sum of doubles over ranks, in place (statistics and stop flags: a
+ * flag any rank raises is > 0 on every rank afterwards). */
+int df_dist_sum_doubles(df_dist *d, double *v, int n, df_error *err);
+/* 1 on every rank iff all ranks passed the same value. */
+int df_dist_all_equal_u64(df_dist *d, uint64_t v);
+
+/* Gradient summation in buckets of bucket_bytes, each started with a
+ * non-blocking allreduce as soon as backward has finished it. */
+typedef struct df_reducer df_reducer;
+
+df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
+                              size_t bucket_bytes, int bf16, df_error *err);
+void df_reducer_free(df_reducer *r);
+/* A step begins: nothing sent yet. */
+void df_reducer_begin(df_reducer *r);
+/* grads[0, ready) are final: start every bucket that is now complete.
+ * Matches df_grads_ready_fn. */
+void df_reducer_ready(void *reducer, size_t ready);
+/* Start what is left, wait for all; grads then hold the sum over ranks. */
+int df_reducer_finish(df_reducer *r, df_error *err);
+/* Bytes this rank sent into allreduces in the last step, and the seconds
+ * finish spent waiting (communication backward did not hide). */
+uint64_t df_reducer_bytes(const df_reducer *r);
+double df_reducer_wait_seconds(const df_reducer *r);
+
+/* Wall clock in seconds (MPI_Wtime). */
+double df_dist_time(void);
+
+#endif

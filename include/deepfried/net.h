@@ -1,0 +1,105 @@
+/* A network: the ordered layers of a config, one flat parameter buffer and
+ * one flat gradient buffer of the same layout, in which every layer holds
+ * views. Layers are laid out last-first, so backward (which runs last layer
+ * first) finishes the buffer front to back and a finished prefix can be
+ * sent to the allreduce while earlier layers still compute. */
+#ifndef DEEPFRIED_NET_H
+#define DEEPFRIED_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deepfried/config.h"
+#include "deepfried/error.h"
+#include "deepfried/fastfood.h"
+#include "deepfried/layers.h"
+
+#define DF_MAX_TENSORS 3
+
+/* One named trainable tensor: a view into the flat buffers. */
+typedef struct df_tensor {
+    char name[8];           /* "weight", "bias", "S", "G", "B" */
+    int rank;               /* number of dims used */
+    int dims[4];            /* natural shape, e.g. conv weight (OC,C,K,K) */
+    size_t offset, count;   /* floats into net->params / net->grads */
+    float lr_mult, decay_mult;
+} df_tensor;
+
+typedef struct df_layer {
+    df_layer_spec spec;
+    int index;                      /* position in the network */
+    int in_c, in_h, in_w;           /* per-sample input shape */
+    int out_c, out_h, out_w;        /* per-sample output shape */
+    size_t in_size, out_size;       /* floats per sample */
+    union {
+        df_conv_shape conv;
+        df_pool_shape pool;
+        df_fastfood_shape ff;
+        struct { int D, M; } dense;
+    } shape;
+    int n_tensors;
+    df_tensor tensors[DF_MAX_TENSORS];
+    size_t param_offset, param_count;   /* this layer's slice */
+
+    /* fastfood: the permutation, and S|G|B storage when not adaptive */
+    int32_t *perm;
+    float *fixed;
+    /* per-batch scratch */
+    float *work;                    /* conv: im2col; fastfood: workspace */
+    int32_t *argmax;                /* maxpool */
+    float *mask[3];                 /* dropout masks (fastfood: in, perm, scale) */
+    int mask_active;                /* forward applied the masks (train pass) */
+} df_layer;
+
+typedef struct df_net {
+    int n_layers;
+    df_layer layers[DF_MAX_LAYERS];
+    size_t n_params;
+    float *params;
+    float *grads;
+    int max_batch;
+    int n_classes;
+    float *acts[DF_MAX_LAYERS + 1]; /* acts[i]: input of layer i; last: probs */
+    float *dact[2];                 /* ping-pong activation gradients */
+} df_net;
+
+/* What a forward pass needs to know besides the data. */
+typedef struct df_pass {
+    int train;              /* 1: dropout on */
+    uint64_t seed;
+    int64_t step;
+    int64_t first_sample;   /* position in the global batch of sample 0 */
+} df_pass;
+
+/* Called by backward each time gradients [0, ready) are final. */
+typedef void (*df_grads_ready_fn)(void *ctx, size_t ready);
+
+/* Build from cfg for inputs (in_c, in_h, in_w) and n_classes labels, for
+ * batches of up to max_batch. Errors (shape that does not fit, wrong output
+ * width of the last dense layer, ...) name the layer. Parameters are
+ * zero until df_net_init_params. */
+int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
+                 int in_w, int n_classes, int max_batch, df_error *err);
+void df_net_free(df_net *net);
+
+/* Caffe fills (xavier / gaussian, zero biases) and Fastfood init, each
+ * tensor from its own counter-based key (seed, layer, tensor). */
+void df_net_init_params(df_net *net, uint64_t seed);
+
+/* x (N, in_c, in_h, in_w) -> probabilities in net->acts[n_layers];
+ * returns the summed cross-entropy over the N samples. */
+double df_net_forward(df_net *net, const float *x, const int32_t *labels,
+                      int N, const df_pass *pass, int *n_correct);
+
+/* Gradients of the summed loss, accumulated into net->grads (zero them
+ * first). ready (may be NULL) is told as the finished prefix grows. */
+void df_net_backward(df_net *net, const float *x, const int32_t *labels,
+                     int N, df_grads_ready_fn ready, void *ready_ctx);
+
+/* Trainable floats of one layer / of the whole net. */
+size_t df_layer_param_count(const df_layer *l);
+
+/* FNV-1a over the parameter bytes: equal iff the bytes are equal (w.h.p.). */
+uint64_t df_net_checksum(const df_net *net);
+
+#endif

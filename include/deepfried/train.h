@@ -1,0 +1,51 @@
+/* The training loop: ties data, network, solver and dist together.
+ * load; build; loop { forward; backward; allreduce; update; maybe eval } */
+#ifndef DEEPFRIED_TRAIN_H
+#define DEEPFRIED_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "deepfried/config.h"
+#include "deepfried/data.h"
+#include "deepfried/dist.h"
+#include "deepfried/error.h"
+#include "deepfried/net.h"
+
+typedef struct df_train_result {
+    int64_t steps;              /* steps completed */
+    double final_loss;          /* mean training loss of the last window */
+    double test_error;          /* final evaluation, fraction */
+    double test_loss;
+    int64_t test_items;
+    const char *eval_set;       /* "test" or "holdout" */
+    size_t n_params;            /* trainable floats */
+    uint64_t checksum;          /* of the final parameters */
+    double seconds;             /* training wall time */
+    double images_per_s;
+    uint64_t bytes_per_step;    /* allreduced by one rank */
+} df_train_result;
+
+/* Train as cfg says. log (rank 0; NULL for silence) gets progress lines.
+ * Every rank returns the same status. */
+int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
+                 df_train_result *res, df_error *err);
+
+/* The data a config names: training set (minus the holdout) and the
+ * evaluation set (test set, or the holdout when data.eval_on = holdout). */
+typedef struct df_train_data {
+    df_dataset train, eval;
+    const char *eval_name;
+} df_train_data;
+
+int df_train_data_load(df_train_data *td, const df_config *cfg, df_error *err);
+void df_train_data_free(df_train_data *td);
+
+/* Mean loss and error over a dataset, split over the ranks and summed. */
+int df_evaluate(df_net *net, df_dist *dist, const df_dataset *ds, float scale,
+                double *loss, double *error, df_error *err);
+
+/* BLAS threads for this rank: run.threads, or cores / ranks on the node. */
+int df_train_threads(const df_config *cfg, const df_dist *dist);
+
+#endif

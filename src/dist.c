@@ -1,0 +1,197 @@
+/* The only file that calls MPI. */
+#include "deepfried/dist.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int mpi_fail(df_error *err, int rc, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return df_fail(err, DF_ESYS, "MPI %s failed: %s", what, msg);
+}
+
+int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err)
+{
+    memset(d, 0, sizeof *d);
+    int already = 0;
+    MPI_Initialized(&already);
+    if (!already) {
+        int rc = MPI_Init(argc, argv);
+        if (rc != MPI_SUCCESS)
+            return df_fail(err, DF_ESYS, "MPI_Init failed (code %d)", rc);
+        d->initialized = 1;
+    }
+    /* errors come back as codes, so we can say what failed */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank,
+                        MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &d->local_rank);
+    MPI_Comm_size(node, &d->local_size);
+    MPI_Comm_free(&node);
+    return DF_OK;
+}
+
+void df_dist_finalize(df_dist *d)
+{
+    if (d->initialized) {
+        MPI_Finalize();
+        d->initialized = 0;
+    }
+}
+
+void df_dist_abort(df_dist *d, int status)
+{
+    (void)d;
+    MPI_Abort(MPI_COMM_WORLD, status);
+}
+
+int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err)
+{
+    (void)d;
+    unsigned char *p = buf;
+    /* MPI counts are int: send in pieces below 1 GiB */
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+        int rc = MPI_Bcast(p, chunk, MPI_BYTE, 0, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, rc, "broadcast");
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    return DF_OK;
+}
+
+int df_dist_bcast_floats(df_dist *d, float *buf, size_t n, df_error *err)
+{
+    return df_dist_bcast_bytes(d, buf, n * sizeof(float), err);
+}
+
+int df_dist_sum_doubles(df_dist *d, double *v, int n, df_error *err)
+{
+    (void)d;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? DF_OK : mpi_fail(err, rc, "allreduce of step statistics");
+}
+
+int df_dist_all_equal_u64(df_dist *d, uint64_t v)
+{
+    (void)d;
+    uint64_t lo = v, hi = v;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    return lo == hi;
+}
+
+double df_dist_time(void)
+{
+    return MPI_Wtime();
+}
+
+/* ---- bucketed gradient allreduce ---- */
+
+struct df_reducer {
+    float *grads;
+    size_t n;
+    size_t bucket;          /* floats per bucket */
+    size_t started;         /* grads[0, started) are in flight */
+    int n_buckets, n_req;
+    MPI_Request *req;
+    uint64_t bytes;
+    double wait_seconds;
+    int error;              /* first MPI error code of the step */
+};
+
+df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
+                              size_t bucket_bytes, int bf16, df_error *err)
+{
+    (void)d;
+    if (bf16) {
+        df_fail(err, DF_EINPUT, "comm.dtype = bf16 is not available in this build");
+        return NULL;
+    }
+    df_reducer *r = df_calloc(1, sizeof *r, err);
+    if (!r)
+        return NULL;
+    r->grads = grads;
+    r->n = n;
+    r->bucket = bucket_bytes / sizeof(float);
+    if (r->bucket < 1)
+        r->bucket = 1;
+    r->n_buckets = (int)((n + r->bucket - 1) / r->bucket) + 1;
+    r->req = df_calloc((size_t)r->n_buckets, sizeof(MPI_Request), err);
+    if (!r->req) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void df_reducer_free(df_reducer *r)
+{
+    if (!r)
+        return;
+    free(r->req);
+    free(r);
+}
+
+void df_reducer_begin(df_reducer *r)
+{
+    r->started = 0;
+    r->n_req = 0;
+    r->bytes = 0;
+    r->wait_seconds = 0.0;
+    r->error = MPI_SUCCESS;
+}
+
+static void start_range(df_reducer *r, size_t end)
+{
+    size_t count = end - r->started;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + r->started, (int)count,
+                            MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
+    if (rc != MPI_SUCCESS && r->error == MPI_SUCCESS)
+        r->error = rc;
+    r->bytes += count * sizeof(float);
+    r->started = end;
+}
+
+void df_reducer_ready(void *reducer, size_t ready)
+{
+    df_reducer *r = reducer;
+    while (ready - r->started >= r->bucket && ready > r->started)
+        start_range(r, r->started + r->bucket);
+    /* Give MPI a chance to progress what is in flight. */
+    if (r->n_req > 0) {
+        int flag;
+        MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE);
+    }
+}
+
+int df_reducer_finish(df_reducer *r, df_error *err)
+{
+    if (r->started < r->n)
+        start_range(r, r->n);
+    double t0 = MPI_Wtime();
+    int rc = MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE);
+    r->wait_seconds = MPI_Wtime() - t0;
+    if (r->error != MPI_SUCCESS)
+        return mpi_fail(err, r->error, "gradient allreduce");
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "gradient allreduce");
+    return DF_OK;
+}
+
+uint64_t df_reducer_bytes(const df_reducer *r)
+{
+    return r->bytes;
+}
+
+double df_reducer_wait_seconds(const df_reducer *r)
+{
+    return r->wait_seconds;
+}

@@ -1,0 +1,95 @@
+/* Max pooling with Caffe's geometry, so nets ported from Caffe (LeNet's
+ * 2x2/2, AlexNet's overlapping 3x3/2) keep their layer sizes. */
+#include <string.h>
+
+#include "deepfried/layers.h"
+
+/* Caffe rounds the output size up, so a partial window at the far edge still
+ * yields an output; with padding it drops a last window that would start in
+ * the padding only. */
+static int pooled_size(int in, int K, int stride, int pad)
+{
+    int span = in + 2 * pad - K;
+    int out = (span + stride - 1) / stride + 1;
+    if (pad > 0 && (out - 1) * stride >= in + pad)
+        out--;
+    return out;
+}
+
+int df_pool_shape_init(df_pool_shape *s, int C, int H, int W, int K, int stride,
+                       int pad)
+{
+    if (C < 1 || H < 1 || W < 1 || K < 1 || stride < 1 || pad < 0)
+        return -1;
+    /* pad >= K could leave a window wholly in the padding, with no max */
+    if (pad >= K || K > H + 2 * pad || K > W + 2 * pad)
+        return -1;
+    s->C = C;
+    s->H = H;
+    s->W = W;
+    s->K = K;
+    s->stride = stride;
+    s->pad = pad;
+    s->OH = pooled_size(H, K, stride, pad);
+    s->OW = pooled_size(W, K, stride, pad);
+    /* Without padding Caffe keeps a last window that starts past the input
+     * when stride > K; it would have nothing to take the max of. */
+    if ((s->OH - 1) * stride - pad >= H || (s->OW - 1) * stride - pad >= W)
+        return -1;
+    return 0;
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* in (N,C,H,W) -> out (N,C,OH,OW), argmax (N,C,OH,OW) into the sample's
+ * (C,H,W) plane; windows are clipped to the input, ties go to the first */
+void df_maxpool_forward(float *out, int32_t *argmax, const float *in,
+                        const df_pool_shape *s, int N)
+{
+    const size_t plane = (size_t)s->H * s->W;
+    const size_t in_size = (size_t)s->C * plane;
+    size_t o = 0;
+    for (int n = 0; n < N; n++) {
+        const float *in_n = in + n * in_size;
+        for (int c = 0; c < s->C; c++) {
+            for (int oh = 0; oh < s->OH; oh++) {
+                int h0 = imax(oh * s->stride - s->pad, 0);
+                int h1 = imin(oh * s->stride - s->pad + s->K, s->H);
+                for (int ow = 0; ow < s->OW; ow++, o++) {
+                    int w0 = imax(ow * s->stride - s->pad, 0);
+                    int w1 = imin(ow * s->stride - s->pad + s->K, s->W);
+                    size_t best = c * plane + (size_t)h0 * s->W + w0;
+                    for (int h = h0; h < h1; h++) {
+                        for (int w = w0; w < w1; w++) {
+                            size_t i = c * plane + (size_t)h * s->W + w;
+                            if (in_n[i] > in_n[best])
+                                best = i;
+                        }
+                    }
+                    out[o] = in_n[best];
+                    argmax[o] = (int32_t)best;
+                }
+            }
+        }
+    }
+}
+
+/* dout (N,C,OH,OW), argmax (N,C,OH,OW) -> din (N,C,H,W) (=); overlapping
+ * windows that chose the same input add up */
+void df_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
+                         const df_pool_shape *s, int N)
+{
+    if (!din)
+        return;
+    const size_t in_size = (size_t)s->C * s->H * s->W;
+    const size_t out_size = (size_t)s->C * s->OH * s->OW;
+    memset(din, 0, (size_t)N * in_size * sizeof *din);
+    for (int n = 0; n < N; n++) {
+        float *din_n = din + n * in_size;
+        const float *dout_n = dout + n * out_size;
+        const int32_t *arg_n = argmax + n * out_size;
+        for (size_t o = 0; o < out_size; o++)
+            din_n[arg_n[o]] += dout_n[o];
+    }
+}

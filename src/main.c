@@ -1,0 +1,265 @@
+/* The deepfried command line: parses, calls the library, prints, and
+ * turns status codes into exit statuses. Nothing else lives here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "deepfried.h"
+
+#define MAX_OVERRIDES 256
+
+static const char *prog = "deepfried";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: deepfried COMMAND [OPTIONS]\n"
+"       mpirun -np P deepfried train CONF [OPTIONS]\n"
+"\n"
+"Trains deep fried convnets: convnets whose fully connected layers are\n"
+"Adaptive Fastfood transforms y = S H G Pi H B x (Yang et al., 2015).\n"
+"\n"
+"Commands:\n"
+"  train CONF      train the network CONF describes (data-parallel under mpirun)\n"
+"  inspect CONF    print the layers, output shapes and trainable parameter counts\n"
+"\n"
+"Options:\n"
+"  -h, --help      this text; 'deepfried COMMAND --help' for a command's options\n"
+"  -V, --version   version, and the FWHT code path this CPU runs\n"
+"\n"
+"Exit status: 0 done; 1 run-time failure (I/O, MPI, diverged training);\n"
+"2 bad input (config, data file, command line), reported in one line that\n"
+"names the file and what is wrong.\n"
+"\n"
+"Config keys and examples: the files in conf/ and README.md.\n");
+}
+
+static void usage_train(FILE *f)
+{
+    fprintf(f,
+"Usage: deepfried train CONF [--set SECTION.KEY=VALUE]... [--quiet]\n"
+"       mpirun -np P deepfried train CONF [...]\n"
+"\n"
+"Trains the network in CONF on its [data] with its [solver] settings.\n"
+"Under mpirun every rank takes solver.batch / P items of each global batch\n"
+"and gradients are summed over ranks, so any P trains the same model.\n"
+"\n"
+"Options:\n"
+"  --set KEY=VALUE  override one config key, e.g. --set solver.batch=128,\n"
+"                   --set solver.iterations=500, --set ff.sigma=0.05 (layer\n"
+"                   keys as LAYER.KEY); may be repeated\n"
+"  --quiet          no progress lines, only the final summary\n"
+"  -h, --help       this text\n"
+"\n"
+"Output: a progress line every solver.display steps (step, loss, lr, img/s,\n"
+"ETA, MB allreduced per step), the test error every solver.test_interval\n"
+"steps and at the end, and the trainable parameter count. The same figures\n"
+"go to RUN_DIR/metrics.csv (run.dir, default runs/<run.name>).\n"
+"Relative data paths in CONF are taken from the current directory.\n");
+}
+
+static void usage_inspect(FILE *f)
+{
+    fprintf(f,
+"Usage: deepfried inspect CONF [--set SECTION.KEY=VALUE]...\n"
+"\n"
+"Prints each layer with its type, output shape and trainable parameter\n"
+"count, and the total. The input shape comes from the training images\n"
+"when they are readable, else 1x28x28 (MNIST) is assumed and said so.\n");
+}
+
+/* Options shared by train and inspect. */
+typedef struct cli_args {
+    const char *conf;
+    const char *overrides[MAX_OVERRIDES];
+    int n_overrides;
+    int quiet;
+    int help;
+} cli_args;
+
+static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            a->help = 1;
+        } else if (!strcmp(s, "--set") || !strncmp(s, "--set=", 6)) {
+            const char *kv = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!kv) {
+                fprintf(stderr, "%s: --set needs SECTION.KEY=VALUE\n", prog);
+                return DF_EXIT_BAD_INPUT;
+            }
+            if (a->n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "%s: more than %d --set options\n", prog, MAX_OVERRIDES);
+                return DF_EXIT_BAD_INPUT;
+            }
+            a->overrides[a->n_overrides++] = kv;
+        } else if (allow_quiet && !strcmp(s, "--quiet")) {
+            a->quiet = 1;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, s);
+            return DF_EXIT_BAD_INPUT;
+        } else if (!a->conf) {
+            a->conf = s;
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, s);
+            return DF_EXIT_BAD_INPUT;
+        }
+    }
+    if (!a->help && !a->conf) {
+        fprintf(stderr, "%s: missing CONF file (see --help)\n", prog);
+        return DF_EXIT_BAD_INPUT;
+    }
+    return DF_EXIT_OK;
+}
+
+static int exit_status(int rc)
+{
+    return rc == DF_OK ? DF_EXIT_OK : rc == DF_EINPUT ? DF_EXIT_BAD_INPUT : DF_EXIT_FAILURE;
+}
+
+/* Thousands separators make 430500 vs 38821 readable at a glance. */
+static const char *grouped(size_t v, char *buf, size_t n)
+{
+    char raw[32];
+    int len = snprintf(raw, sizeof raw, "%zu", v), o = 0;
+    for (int i = 0; i < len && o + 2 < (int)n; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    cli_args a;
+    int status = parse_args(argc, argv, &a, 1);
+    if (status)
+        return status;
+    if (a.help) {
+        usage_train(stdout);
+        return DF_EXIT_OK;
+    }
+    df_dist dist;
+    df_error err = {0, ""};
+    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return DF_EXIT_FAILURE;
+    }
+    df_config *cfg = calloc(1, sizeof *cfg);
+    int rc = cfg ? df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err)
+                 : df_fail(&err, DF_ENOMEM, "out of memory");
+    df_train_result res;
+    if (rc == DF_OK)
+        rc = df_train_run(cfg, &dist, a.quiet ? NULL : stdout, &res, &err);
+    if (rc != DF_OK) {
+        if (dist.rank == 0)
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+    } else if (dist.rank == 0) {
+        char n[32];
+        printf("finished %lld steps in %.1f s (%.0f img/s), final training loss %.4f\n",
+               (long long)res.steps, res.seconds, res.images_per_s, res.final_loss);
+        printf("%s error %.2f%% on %lld images (%s loss %.4f)\n", res.eval_set,
+               100.0 * res.test_error, (long long)res.test_items, res.eval_set, res.test_loss);
+        printf("trainable parameters: %s\n", grouped(res.n_params, n, sizeof n));
+        printf("parameter checksum: %016llx\n", (unsigned long long)res.checksum);
+        fflush(stdout);
+    }
+    free(cfg);
+    df_dist_finalize(&dist);
+    return exit_status(rc);
+}
+
+static void print_layer_table(const df_net *net, const df_config *cfg)
+{
+    char n[32];
+    printf("%-12s %-13s %-14s %12s\n", "layer", "type", "output", "parameters");
+    for (int i = 0; i < net->n_layers; i++) {
+        const df_layer *l = &net->layers[i];
+        char shape[48];
+        if (l->spec.type == DF_LAYER_SOFTMAX_LOSS)
+            snprintf(shape, sizeof shape, "loss");
+        else if (l->out_h == 1 && l->out_w == 1)
+            snprintf(shape, sizeof shape, "%d", l->out_c);
+        else
+            snprintf(shape, sizeof shape, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
+        printf("%-12s %-13s %-14s %12s", l->spec.name, df_layer_type_name(l->spec.type),
+               shape, grouped(df_layer_param_count(l), n, sizeof n));
+        if (l->spec.type == DF_LAYER_FASTFOOD)
+            printf("   d=%d k=%d%s", l->shape.ff.d, l->shape.ff.k,
+                   l->spec.adaptive ? "" : " (fixed S,G,B: not trained)");
+        printf("\n");
+    }
+    printf("total trainable parameters: %s\n", grouped(net->n_params, n, sizeof n));
+    (void)cfg;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    cli_args a;
+    int status = parse_args(argc, argv, &a, 0);
+    if (status)
+        return status;
+    if (a.help) {
+        usage_inspect(stdout);
+        return DF_EXIT_OK;
+    }
+    df_error err = {0, ""};
+    df_config *cfg = calloc(1, sizeof *cfg);
+    df_net *net = calloc(1, sizeof *net);
+    int rc = cfg && net ? df_config_load_file(cfg, a.conf, a.overrides, a.n_overrides, 0, &err)
+                        : df_fail(&err, DF_ENOMEM, "out of memory");
+    int c = 1, h = 28, w = 28, classes = 0;
+    if (rc == DF_OK) {
+        df_dataset ds;
+        df_error ignored;
+        if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
+                                DF_IDX_MAX_CLASSES, &ignored) == DF_OK) {
+            c = ds.channels;
+            h = ds.rows;
+            w = ds.cols;
+            classes = ds.n_classes;
+            df_dataset_free(&ds);
+        } else {
+            printf("(input shape assumed 1x28x28: %s)\n", ignored.msg);
+        }
+        rc = df_net_build(net, cfg, c, h, w, classes, 1, &err);
+    }
+    if (rc == DF_OK) {
+        printf("%s: input %dx%dx%d\n", a.conf, c, h, w);
+        print_layer_table(net, cfg);
+        df_net_free(net);
+    } else {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+    }
+    free(cfg);
+    free(net);
+    return exit_status(rc);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return DF_EXIT_BAD_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return DF_EXIT_OK;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        printf("deepfried %s\nFWHT path: %s\n", PACKAGE_VERSION, df_fwht_path());
+        return DF_EXIT_OK;
+    }
+    if (!strcmp(cmd, "train"))
+        return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 2, argv + 2);
+    fprintf(stderr, "%s: unknown command '%s' (see --help)\n", prog, cmd);
+    return DF_EXIT_BAD_INPUT;
+}

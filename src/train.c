@@ -1,0 +1,453 @@
+/* The training loop. Reads like the algorithm: load, build, then
+ * loop { forward; backward (allreduce overlapped); update; maybe eval }. */
+#include "deepfried/train.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "deepfried/metrics.h"
+#include "deepfried/solver.h"
+
+/* ---- data ---- */
+
+int df_train_data_load(df_train_data *td, const df_config *cfg, df_error *err)
+{
+    memset(td, 0, sizeof *td);
+    int rc = df_dataset_load_idx(&td->train, cfg->data.train_images,
+                                 cfg->data.train_labels, DF_IDX_MAX_CLASSES, err);
+    if (rc)
+        return rc;
+    if (cfg->data.holdout > 0) {
+        if (cfg->data.holdout >= td->train.n) {
+            rc = df_fail(err, DF_EINPUT,
+                         "%s: key 'data.holdout': %lld items held out but the training set has only %lld",
+                         cfg->path, (long long)cfg->data.holdout, (long long)td->train.n);
+            df_train_data_free(td);
+            return rc;
+        }
+        df_dataset holdout;
+        rc = df_dataset_split_tail(&td->train, &holdout, cfg->data.holdout, err);
+        if (rc) {
+            df_train_data_free(td);
+            return rc;
+        }
+        if (cfg->data.eval_holdout) {
+            td->eval = holdout;
+            td->eval_name = "holdout";
+            return DF_OK;
+        }
+        df_dataset_free(&holdout);
+    }
+    rc = df_dataset_load_idx(&td->eval, cfg->data.test_images, cfg->data.test_labels,
+                             DF_IDX_MAX_CLASSES, err);
+    if (rc) {
+        df_train_data_free(td);
+        return rc;
+    }
+    td->eval_name = "test";
+    if (td->eval.rows != td->train.rows || td->eval.cols != td->train.cols ||
+        td->eval.channels != td->train.channels) {
+        rc = df_fail(err, DF_EINPUT, "%s: images are %dx%d but the training images %s are %dx%d",
+                     cfg->data.test_images, td->eval.rows, td->eval.cols,
+                     cfg->data.train_images, td->train.rows, td->train.cols);
+        df_train_data_free(td);
+        return rc;
+    }
+    return DF_OK;
+}
+
+void df_train_data_free(df_train_data *td)
+{
+    df_dataset_free(&td->train);
+    df_dataset_free(&td->eval);
+}
+
+/* ---- threads ---- */
+
+int df_train_threads(const df_config *cfg, const df_dist *dist)
+{
+    if (cfg->run.threads > 0)
+        return cfg->run.threads;
+    /* the CPUs this process may run on (respects Slurm/cgroup binding) */
+    cpu_set_t set;
+    int cores = 1;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cores = CPU_COUNT(&set);
+    int per_rank = cores / (dist->local_size > 0 ? dist->local_size : 1);
+    return per_rank > 0 ? per_rank : 1;
+}
+
+/* ---- evaluation ---- */
+
+int df_evaluate(df_net *net, df_dist *dist, const df_dataset *ds, float scale,
+                double *loss, double *error, df_error *err)
+{
+    int64_t lo = ds->n * dist->rank / dist->size;
+    int64_t hi = ds->n * (dist->rank + 1) / dist->size;
+    int B = net->max_batch;
+    float *x = df_calloc((size_t)B, df_dataset_image_size(ds) * sizeof(float), err);
+    int32_t *y = df_calloc((size_t)B, sizeof(int32_t), err);
+    int64_t *idx = df_calloc((size_t)B, sizeof(int64_t), err);
+    double stats[3] = {0, 0, 0};   /* loss sum, correct, items */
+    int rc = (x && y && idx) ? DF_OK : DF_ENOMEM;
+    df_pass pass = {0, 0, 0, 0};
+    for (int64_t first = lo; rc == DF_OK && first < hi; first += B) {
+        int count = (int)(hi - first < B ? hi - first : B);
+        for (int i = 0; i < count; i++)
+            idx[i] = first + i;
+        df_dataset_gather(ds, idx, count, scale, x, y);
+        int correct = 0;
+        stats[0] += df_net_forward(net, x, y, count, &pass, &correct);
+        stats[1] += correct;
+        stats[2] += count;
+    }
+    free(x);
+    free(y);
+    free(idx);
+    /* every rank joins the sum, even after a local failure, so none hangs */
+    stats[0] = rc == DF_OK ? stats[0] : NAN;
+    int rc2 = df_dist_sum_doubles(dist, stats, 3, err);
+    if (rc)
+        return rc;
+    if (rc2)
+        return rc2;
+    *loss = stats[2] > 0 ? stats[0] / stats[2] : NAN;
+    *error = stats[2] > 0 ? 1.0 - stats[1] / stats[2] : NAN;
+    return DF_OK;
+}
+
+/* ---- progress ---- */
+
+static void format_duration(char *buf, size_t n, double s)
+{
+    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
+}
+
+static int mkdir_p(const char *path, df_error *err)
+{
+    char buf[DF_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
+                               strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return DF_OK;
+}
+
+/* ---- the loop ---- */
+
+typedef struct train_state {
+    const df_config *cfg;
+    df_dist *dist;
+    FILE *log;
+    df_train_data data;
+    df_net net;
+    df_solver solver;
+    df_reducer *reducer;
+    df_sampler sampler;
+    float *x;
+    int32_t *y;
+    int64_t *idx;
+    int local_batch;
+    df_metrics metrics;
+    char csv_path[DF_PATH_MAX + 32];
+} train_state;
+
+static void state_free(train_state *st)
+{
+    df_train_data_free(&st->data);
+    df_net_free(&st->net);
+    df_solver_free(&st->solver);
+    df_reducer_free(st->reducer);
+    df_sampler_free(&st->sampler);
+    df_metrics_free(&st->metrics);
+    free(st->x);
+    free(st->y);
+    free(st->idx);
+}
+
+/* All ranks agree whether a local step succeeded; returns the first
+ * failing status (rank 0's message where it failed, else a generic one). */
+static int agree(df_dist *dist, int rc, df_error *err)
+{
+    double failed = rc != DF_OK;
+    df_error ignored;
+    if (df_dist_sum_doubles(dist, &failed, 1, &ignored) != DF_OK)
+        return df_fail(err, DF_ESYS, "%s", ignored.msg);
+    if (failed > 0 && rc == DF_OK)
+        return df_fail(err, DF_ESYS, "another rank failed (see its message)");
+    return rc;
+}
+
+/* Labels beyond the network's outputs would index past the logits. */
+static int check_labels(const df_config *cfg, const df_train_data *td,
+                        int n_outputs, df_error *err)
+{
+    const df_dataset *sets[2] = {&td->train, &td->eval};
+    const char *files[2] = {cfg->data.train_labels,
+                            td->eval_name[0] == 't' ? cfg->data.test_labels
+                                                    : cfg->data.train_labels};
+    for (int i = 0; i < 2; i++)
+        if (sets[i]->n_classes > n_outputs)
+            return df_fail(err, DF_EINPUT,
+                           "%s: label %d out of range: the network's last layer "
+                           "has %d outputs (labels 0..%d)",
+                           files[i], sets[i]->n_classes - 1, n_outputs, n_outputs - 1);
+    return DF_OK;
+}
+
+static int setup(train_state *st, df_error *err)
+{
+    const df_config *cfg = st->cfg;
+    df_dist *dist = st->dist;
+    if (cfg->solver.batch % dist->size != 0)
+        return df_fail(err, DF_EINPUT,
+                       "%s: key 'solver.batch': global batch %d is not divisible by %d ranks",
+                       cfg->path, cfg->solver.batch, dist->size);
+    st->local_batch = cfg->solver.batch / dist->size;
+
+    int rc = df_train_data_load(&st->data, cfg, err);
+    rc = agree(dist, rc, err);
+    if (rc)
+        return rc;
+    const df_dataset *tr = &st->data.train;
+    rc = df_net_build(&st->net, cfg, tr->channels, tr->rows, tr->cols, 0,
+                      st->local_batch, err);
+    if (rc)
+        return rc;   /* same config everywhere: every rank fails alike */
+    rc = check_labels(cfg, &st->data, st->net.n_classes, err);
+    if (rc)
+        return rc;
+    if (dist->rank == 0)
+        df_net_init_params(&st->net, cfg->run.seed);
+    rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
+    if (rc)
+        return rc;
+    /* Fastfood's permutation (and S, G, B when fixed) live outside the
+     * flat buffer: rank 0's copy goes to everyone too. */
+    for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
+        df_layer *l = &st->net.layers[i];
+        if (l->spec.type != DF_LAYER_FASTFOOD)
+            continue;
+        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
+        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
+        if (rc == DF_OK && l->fixed)
+            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
+    }
+    if (rc)
+        return rc;
+    rc = df_solver_init(&st->solver, &st->net, err);
+    if (rc)
+        return rc;
+    st->reducer = df_reducer_create(dist, st->net.grads, st->net.n_params,
+                                    (size_t)cfg->comm.bucket_kb * 1024,
+                                    cfg->comm.dtype_bf16, err);
+    if (!st->reducer)
+        return err->code;
+    rc = df_sampler_init(&st->sampler, tr->n, cfg->run.seed, err);
+    if (rc)
+        return rc;
+    size_t img = df_dataset_image_size(tr);
+    st->x = df_calloc((size_t)st->local_batch, img * sizeof(float), err);
+    st->y = df_calloc((size_t)st->local_batch, sizeof(int32_t), err);
+    st->idx = df_calloc((size_t)st->local_batch, sizeof(int64_t), err);
+    if (!st->x || !st->y || !st->idx)
+        return DF_ENOMEM;
+    openblas_set_num_threads(df_train_threads(cfg, dist));
+
+    rc = DF_OK;
+    if (dist->rank == 0) {
+        rc = mkdir_p(cfg->run.dir, err);
+        snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
+        if (rc == DF_OK)
+            remove(st->csv_path);   /* a fresh run starts a fresh history */
+    }
+    return agree(dist, rc, err);
+}
+
+/* One step on this rank's slice: forward, backward with the allreduce
+ * overlapped, then the agreed statistics. stats: loss sum, correct,
+ * non-finite flag. */
+static int train_step(train_state *st, int64_t step, double stats[3], df_error *err)
+{
+    const df_config *cfg = st->cfg;
+    int64_t first = (int64_t)st->dist->rank * st->local_batch;
+    df_sampler_indices(&st->sampler, step * cfg->solver.batch + first,
+                       st->local_batch, st->idx);
+    df_dataset_gather(&st->data.train, st->idx, st->local_batch, cfg->data.scale,
+                      st->x, st->y);
+    memset(st->net.grads, 0, st->net.n_params * sizeof(float));
+    df_pass pass = {1, cfg->run.seed, step, first};
+    int correct = 0;
+    double loss = df_net_forward(&st->net, st->x, st->y, st->local_batch, &pass, &correct);
+    df_reducer_begin(st->reducer);
+    df_net_backward(&st->net, st->x, st->y, st->local_batch, df_reducer_ready, st->reducer);
+    int rc = df_reducer_finish(st->reducer, err);
+    stats[0] = loss;
+    stats[1] = correct;
+    stats[2] = isfinite(loss) ? 0.0 : 1.0;
+    int rc2 = df_dist_sum_doubles(st->dist, stats, 3, err);
+    return rc ? rc : rc2;
+}
+
+static int evaluate_and_log(train_state *st, int64_t step, df_metrics_row *row,
+                            df_error *err)
+{
+    double loss, error;
+    int rc = df_evaluate(&st->net, st->dist, &st->data.eval, st->cfg->data.scale,
+                         &loss, &error, err);
+    if (rc)
+        return rc;
+    row->test_error = error;
+    row->test_loss = loss;
+    if (st->log)
+        fprintf(st->log, "step %lld: %s error %.2f%% (%lld images), %s loss %.4f\n",
+                (long long)step, st->data.eval_name, 100.0 * error,
+                (long long)st->data.eval.n, st->data.eval_name, loss);
+    return DF_OK;
+}
+
+int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
+                 df_train_result *res, df_error *err)
+{
+    train_state st;
+    memset(&st, 0, sizeof st);
+    memset(res, 0, sizeof *res);
+    st.cfg = cfg;
+    st.dist = dist;
+    st.log = dist->rank == 0 ? log : NULL;
+    int rc = setup(&st, err);
+    if (rc) {
+        state_free(&st);
+        return rc;
+    }
+    const int64_t iters = cfg->solver.iterations;
+    const int B = cfg->solver.batch;
+    if (st.log) {
+        fprintf(st.log, "training %s: %lld steps, global batch %d on %d rank%s "
+                "(%d per rank, %d BLAS thread%s each), %zu trainable parameters, "
+                "%lld training images, evaluating on %s (%lld images)\n",
+                cfg->run.name, (long long)iters, B, dist->size, dist->size > 1 ? "s" : "",
+                st.local_batch, df_train_threads(cfg, dist),
+                df_train_threads(cfg, dist) > 1 ? "s" : "", st.net.n_params,
+                (long long)st.data.train.n, st.data.eval_name, (long long)st.data.eval.n);
+        fflush(st.log);
+    }
+
+    double t_start = df_dist_time(), t_window = t_start;
+    double win_loss = 0, win_correct = 0;
+    int64_t win_steps = 0;
+    double last_loss = NAN;
+    for (int64_t step = 0; step < iters; step++) {
+        double stats[3];
+        double lr = df_solver_lr(cfg, step);
+        rc = train_step(&st, step, stats, err);
+        if (rc)
+            break;
+        if (stats[2] > 0) {
+            rc = df_fail(err, DF_ENUMERIC,
+                         "training diverged: the loss became NaN or Inf at step %lld "
+                         "(lr %.3g); lower solver.base_lr or check the data",
+                         (long long)step, lr);
+            break;
+        }
+        df_solver_step(&st.solver, &st.net, lr, cfg->solver.momentum,
+                       cfg->solver.weight_decay, 1.0f / (float)B);
+        win_loss += stats[0];
+        win_correct += stats[1];
+        win_steps++;
+
+        const int64_t done = step + 1;
+        const int show = done % cfg->solver.display == 0 || done == iters;
+        const int eval = cfg->solver.test_interval > 0 && done % cfg->solver.test_interval == 0;
+        if (!show && !eval)
+            continue;
+        double now = df_dist_time();
+        df_metrics_row row = {
+            .step = done, .epoch = (double)done * B / (double)st.data.train.n,
+            .loss = win_loss / ((double)win_steps * B), .lr = lr,
+            .train_error = 1.0 - win_correct / ((double)win_steps * B),
+            .test_error = NAN, .test_loss = NAN,
+            .images_per_s = (double)win_steps * B / (now - t_window),
+            .mb_allreduced = df_reducer_bytes(st.reducer) / 1e6,
+            .comm_wait_ms = 1e3 * df_reducer_wait_seconds(st.reducer),
+        };
+        last_loss = row.loss;
+        if (st.log && show) {
+            char eta[32];
+            double per_step = (now - t_start) / (double)done;
+            format_duration(eta, sizeof eta, per_step * (double)(iters - done));
+            fprintf(st.log,
+                    "step %lld/%lld | loss %.4f | lr %.6g | %.0f img/s | ETA %s | "
+                    "allreduce %.3f MB/step, wait %.2f ms\n",
+                    (long long)done, (long long)iters, row.loss, lr, row.images_per_s,
+                    eta, row.mb_allreduced, row.comm_wait_ms);
+            fflush(st.log);
+        }
+        if (eval && done != iters) {
+            rc = evaluate_and_log(&st, done, &row, err);
+            if (rc)
+                break;
+        }
+        if (done != iters || !eval) {
+            rc = df_metrics_add(&st.metrics, &row, err);
+            if (rc == DF_OK && dist->rank == 0)
+                rc = df_metrics_append_csv(st.csv_path, &row, err);
+            rc = agree(dist, rc, err);
+            if (rc)
+                break;
+        }
+        win_loss = win_correct = 0;
+        win_steps = 0;
+        t_window = df_dist_time();
+    }
+    if (rc == DF_OK) {
+        res->seconds = df_dist_time() - t_start;
+        df_metrics_row row = {
+            .step = iters, .epoch = (double)iters * B / (double)st.data.train.n,
+            .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
+            .train_error = NAN, .test_error = NAN, .test_loss = NAN,
+            .images_per_s = (double)iters * B / res->seconds,
+            .mb_allreduced = df_reducer_bytes(st.reducer) / 1e6,
+            .comm_wait_ms = NAN,
+        };
+        rc = evaluate_and_log(&st, iters, &row, err);
+        if (rc == DF_OK) {
+            rc = df_metrics_add(&st.metrics, &row, err);
+            if (rc == DF_OK && dist->rank == 0)
+                rc = df_metrics_append_csv(st.csv_path, &row, err);
+            rc = agree(dist, rc, err);
+        }
+        res->steps = iters;
+        res->final_loss = last_loss;
+        res->test_error = row.test_error;
+        res->test_loss = row.test_loss;
+        res->test_items = st.data.eval.n;
+        res->eval_set = st.data.eval_name;
+        res->n_params = st.net.n_params;
+        res->checksum = df_net_checksum(&st.net);
+        res->images_per_s = row.images_per_s;
+        res->bytes_per_step = df_reducer_bytes(st.reducer);
+    }
+    state_free(&st);
+    return rc;
+}
