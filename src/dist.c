@@ -2,6 +2,7 @@
 #include "deepfried/dist.h"
 
 #include <mpi.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,36 @@ double df_dist_time(void)
 
 /* ---- bucketed gradient allreduce ---- */
 
+/* bfloat16: the top half of a float32, rounded to nearest even. Sending
+ * gradients in 16 bits halves the bytes; the reduction adds in float32. */
+static uint16_t float_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u)          /* Inf/NaN: keep, quiet NaN */
+        return (uint16_t)((u >> 16) | ((u & 0xffffu) ? 0x40u : 0u));
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float bf16_to_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* MPI reduction: inout += in, element-wise, in float32 arithmetic. */
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    const uint16_t *a = in;
+    uint16_t *b = inout;
+    for (int i = 0; i < *len; i++)
+        b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+}
+
 struct df_reducer {
     float *grads;
     size_t n;
@@ -105,14 +136,17 @@ struct df_reducer {
     uint64_t bytes;
     double wait_seconds;
     int error;              /* first MPI error code of the step */
+    uint16_t *wire;         /* bf16 copy of grads, or NULL for float32 */
+    MPI_Datatype bf16_type;
+    MPI_Op bf16_op;
 };
 
 df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
                               size_t bucket_bytes, int bf16, df_error *err)
 {
     (void)d;
-    if (bf16) {
-        df_fail(err, DF_EINPUT, "comm.dtype = bf16 is not available in this build");
+    if (n > INT32_MAX) {
+        df_fail(err, DF_EINPUT, "%zu gradients exceed MPI's int count", n);
         return NULL;
     }
     df_reducer *r = df_calloc(1, sizeof *r, err);
@@ -120,13 +154,20 @@ df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
         return NULL;
     r->grads = grads;
     r->n = n;
-    r->bucket = bucket_bytes / sizeof(float);
+    /* a bucket holds bucket_bytes on the wire */
+    r->bucket = bucket_bytes / (bf16 ? sizeof(uint16_t) : sizeof(float));
     if (r->bucket < 1)
         r->bucket = 1;
     r->n_buckets = (int)((n + r->bucket - 1) / r->bucket) + 1;
     r->req = df_calloc((size_t)r->n_buckets, sizeof(MPI_Request), err);
-    if (!r->req) {
-        free(r);
+    if (r->req && bf16) {
+        r->wire = df_calloc(n ? n : 1, sizeof(uint16_t), err);
+        MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
+        MPI_Type_commit(&r->bf16_type);
+        MPI_Op_create(bf16_sum, 1, &r->bf16_op);
+    }
+    if (!r->req || (bf16 && !r->wire)) {
+        df_reducer_free(r);
         return NULL;
     }
     return r;
@@ -136,6 +177,11 @@ void df_reducer_free(df_reducer *r)
 {
     if (!r)
         return;
+    if (r->wire) {
+        MPI_Op_free(&r->bf16_op);
+        MPI_Type_free(&r->bf16_type);
+        free(r->wire);
+    }
     free(r->req);
     free(r);
 }
@@ -151,12 +197,21 @@ void df_reducer_begin(df_reducer *r)
 
 static void start_range(df_reducer *r, size_t end)
 {
-    size_t count = end - r->started;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + r->started, (int)count,
-                            MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
+    size_t first = r->started, count = end - first;
+    int rc;
+    if (r->wire) {
+        for (size_t i = first; i < end; i++)
+            r->wire[i] = float_to_bf16(r->grads[i]);
+        rc = MPI_Iallreduce(MPI_IN_PLACE, r->wire + first, (int)count, r->bf16_type,
+                            r->bf16_op, MPI_COMM_WORLD, &r->req[r->n_req++]);
+        r->bytes += count * sizeof(uint16_t);
+    } else {
+        rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + first, (int)count, MPI_FLOAT,
+                            MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
+        r->bytes += count * sizeof(float);
+    }
     if (rc != MPI_SUCCESS && r->error == MPI_SUCCESS)
         r->error = rc;
-    r->bytes += count * sizeof(float);
     r->started = end;
 }
 
@@ -183,6 +238,9 @@ int df_reducer_finish(df_reducer *r, df_error *err)
         return mpi_fail(err, r->error, "gradient allreduce");
     if (rc != MPI_SUCCESS)
         return mpi_fail(err, rc, "gradient allreduce");
+    if (r->wire)
+        for (size_t i = 0; i < r->n; i++)
+            r->grads[i] = bf16_to_float(r->wire[i]);
     return DF_OK;
 }
 

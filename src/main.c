@@ -50,6 +50,8 @@ static void usage_train(FILE *f)
 "                   --set solver.iterations=500, --set ff.sigma=0.05 (layer\n"
 "                   keys as LAYER.KEY); may be repeated\n"
 "  --quiet          no progress lines, only the final summary\n"
+"  --dump-params FILE  write the final parameters as raw float32 (the flat\n"
+"                   buffer, last layer first) for comparing runs\n"
 "  -h, --help       this text\n"
 "\n"
 "Output: a progress line every solver.display steps (step, loss, lr, img/s,\n"
@@ -76,6 +78,7 @@ typedef struct cli_args {
     int n_overrides;
     int quiet;
     int help;
+    const char *dump_params;
 } cli_args;
 
 static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
@@ -98,6 +101,12 @@ static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
             a->overrides[a->n_overrides++] = kv;
         } else if (allow_quiet && !strcmp(s, "--quiet")) {
             a->quiet = 1;
+        } else if (allow_quiet && !strcmp(s, "--dump-params")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: --dump-params needs a FILE\n", prog);
+                return DF_EXIT_BAD_INPUT;
+            }
+            a->dump_params = argv[++i];
         } else if (s[0] == '-' && s[1] != '\0') {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, s);
             return DF_EXIT_BAD_INPUT;
@@ -134,6 +143,23 @@ static const char *grouped(size_t v, char *buf, size_t n)
     return buf;
 }
 
+/* DEEPFRIED_INJECT_NAN=RANK:STEP makes that rank's loss NaN at that step:
+ * how the tests check that all ranks stop together. */
+static int parse_fault_injection(df_train_opts *opts, df_error *err)
+{
+    const char *v = getenv("DEEPFRIED_INJECT_NAN");
+    if (!v || !*v)
+        return DF_OK;
+    int rank;
+    long long step;
+    char extra;
+    if (sscanf(v, "%d:%lld%c", &rank, &step, &extra) != 2 || rank < 0 || step < 0)
+        return df_fail(err, DF_EINPUT, "DEEPFRIED_INJECT_NAN='%s': expected RANK:STEP", v);
+    opts->inject_nan_rank = rank;
+    opts->inject_nan_step = step;
+    return DF_OK;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     cli_args a;
@@ -153,9 +179,12 @@ static int cmd_train(int argc, char **argv)
     df_config *cfg = calloc(1, sizeof *cfg);
     int rc = cfg ? df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err)
                  : df_fail(&err, DF_ENOMEM, "out of memory");
+    df_train_opts opts = {a.quiet ? NULL : stdout, a.dump_params, -1, -1};
+    if (rc == DF_OK)
+        rc = parse_fault_injection(&opts, &err);
     df_train_result res;
     if (rc == DF_OK)
-        rc = df_train_run(cfg, &dist, a.quiet ? NULL : stdout, &res, &err);
+        rc = df_train_run(cfg, &dist, &opts, &res, &err);
     if (rc != DF_OK) {
         if (dist.rank == 0)
             fprintf(stderr, "%s: %s\n", prog, err.msg);
@@ -166,7 +195,8 @@ static int cmd_train(int argc, char **argv)
         printf("%s error %.2f%% on %lld images (%s loss %.4f)\n", res.eval_set,
                100.0 * res.test_error, (long long)res.test_items, res.eval_set, res.test_loss);
         printf("trainable parameters: %s\n", grouped(res.n_params, n, sizeof n));
-        printf("parameter checksum: %016llx\n", (unsigned long long)res.checksum);
+        printf("parameter checksum: %016llx (identical on %d rank%s)\n",
+               (unsigned long long)res.checksum, dist.size, dist.size > 1 ? "s" : "");
         fflush(stdout);
     }
     free(cfg);

@@ -153,10 +153,23 @@ static int mkdir_p(const char *path, df_error *err)
     return DF_OK;
 }
 
+int df_write_raw_floats(const char *path, const float *v, size_t n, df_error *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return df_fail(err, DF_ESYS, "%s: cannot create: %s", path, strerror(errno));
+    size_t wrote = fwrite(v, sizeof(float), n, f);
+    int close_rc = fclose(f);
+    if (wrote != n || close_rc != 0)
+        return df_fail(err, DF_ESYS, "%s: write failed: %s", path, strerror(errno));
+    return DF_OK;
+}
+
 /* ---- the loop ---- */
 
 typedef struct train_state {
     const df_config *cfg;
+    const df_train_opts *opts;
     df_dist *dist;
     FILE *log;
     df_train_data data;
@@ -299,6 +312,8 @@ static int train_step(train_state *st, int64_t step, double stats[3], df_error *
     df_pass pass = {1, cfg->run.seed, step, first};
     int correct = 0;
     double loss = df_net_forward(&st->net, st->x, st->y, st->local_batch, &pass, &correct);
+    if (step == st->opts->inject_nan_step && st->dist->rank == st->opts->inject_nan_rank)
+        loss = NAN;
     df_reducer_begin(st->reducer);
     df_net_backward(&st->net, st->x, st->y, st->local_batch, df_reducer_ready, st->reducer);
     int rc = df_reducer_finish(st->reducer, err);
@@ -326,15 +341,16 @@ static int evaluate_and_log(train_state *st, int64_t step, df_metrics_row *row,
     return DF_OK;
 }
 
-int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
+int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
                  df_train_result *res, df_error *err)
 {
     train_state st;
     memset(&st, 0, sizeof st);
     memset(res, 0, sizeof *res);
     st.cfg = cfg;
+    st.opts = opts;
     st.dist = dist;
-    st.log = dist->rank == 0 ? log : NULL;
+    st.log = dist->rank == 0 ? opts->log : NULL;
     int rc = setup(&st, err);
     if (rc) {
         state_free(&st);
@@ -365,9 +381,9 @@ int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
             break;
         if (stats[2] > 0) {
             rc = df_fail(err, DF_ENUMERIC,
-                         "training diverged: the loss became NaN or Inf at step %lld "
-                         "(lr %.3g); lower solver.base_lr or check the data",
-                         (long long)step, lr);
+                         "training stopped: the loss became NaN or Inf at step %lld on "
+                         "%.0f of %d ranks (lr %.3g); lower solver.base_lr or check the data",
+                         (long long)step, stats[2], dist->size, lr);
             break;
         }
         df_solver_step(&st.solver, &st.net, lr, cfg->solver.momentum,
@@ -445,6 +461,14 @@ int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
         res->eval_set = st.data.eval_name;
         res->n_params = st.net.n_params;
         res->checksum = df_net_checksum(&st.net);
+        /* data parallelism must leave every replica with the same bits */
+        res->replicas_identical = df_dist_all_equal_u64(dist, res->checksum);
+        if (rc == DF_OK && !res->replicas_identical)
+            rc = df_fail(err, DF_ESYS, "replicas diverged: the parameter checksums "
+                         "differ across the %d ranks", dist->size);
+        if (rc == DF_OK && opts->dump_params && dist->rank == 0)
+            rc = df_write_raw_floats(opts->dump_params, st.net.params, st.net.n_params, err);
+        rc = agree(dist, rc, err);
         res->images_per_s = row.images_per_s;
         res->bytes_per_step = df_reducer_bytes(st.reducer);
     }

@@ -21,15 +21,26 @@ typedef struct df_train_result {
     const char *eval_set;       /* "test" or "holdout" */
     size_t n_params;            /* trainable floats */
     uint64_t checksum;          /* of the final parameters */
+    int replicas_identical;     /* every rank ended with the same checksum */
     double seconds;             /* training wall time */
     double images_per_s;
     uint64_t bytes_per_step;    /* allreduced by one rank */
 } df_train_result;
 
-/* Train as cfg says. log (rank 0; NULL for silence) gets progress lines.
- * Every rank returns the same status. */
-int df_train_run(const df_config *cfg, df_dist *dist, FILE *log,
+/* How a run reports and what it leaves besides the run directory. */
+typedef struct df_train_opts {
+    FILE *log;                  /* progress lines (rank 0); NULL: silent */
+    const char *dump_params;    /* write final params as raw float32, or NULL */
+    int64_t inject_nan_step;    /* testing aid: make this step's loss NaN ... */
+    int inject_nan_rank;        /* ... on this rank (-1: never) */
+} df_train_opts;
+
+/* Train as cfg says. Every rank returns the same status. */
+int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
                  df_train_result *res, df_error *err);
+
+/* The flat parameter buffer as raw little-endian float32 (rank 0). */
+int df_write_raw_floats(const char *path, const float *v, size_t n, df_error *err);
 
 /* The data a config names: training set (minus the holdout) and the
  * evaluation set (test set, or the holdout when data.eval_on = holdout). */
