@@ -3,6 +3,7 @@
 #ifndef DEEPFRIED_H
 #define DEEPFRIED_H
 
+#include "deepfried/checkpoint.h"
 #include "deepfried/config.h"
 #include "deepfried/data.h"
 #include "deepfried/dist.h"
@@ -11,6 +12,7 @@
 #include "deepfried/fwht.h"
 #include "deepfried/layers.h"
 #include "deepfried/metrics.h"
+#include "deepfried/model.h"
 #include "deepfried/net.h"
 #include "deepfried/rng.h"
 #include "deepfried/solver.h"
@@ -20,7 +22,8 @@
 enum {
     DF_EXIT_OK = 0,
     DF_EXIT_FAILURE = 1,     /* I/O, MPI or numeric failure */
-    DF_EXIT_BAD_INPUT = 2    /* bad config, data, checkpoint or command line */
+    DF_EXIT_BAD_INPUT = 2,   /* bad config, data, checkpoint or command line */
+    DF_EXIT_REQUEUE = 75     /* checkpointed on a signal: requeue, --resume auto */
 };
 
 #endif

@@ -1,15 +1,43 @@
 /* The deepfried command line: parses, calls the library, prints, and
  * turns status codes into exit statuses. Nothing else lives here. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "deepfried.h"
+#include "deepfried/model.h"
 
 #define MAX_OVERRIDES 256
 
 static const char *prog = "deepfried";
+
+/* Set by SIGTERM, SIGUSR1 (what Slurm and PBS send before a time limit or
+ * preemption) and SIGINT; the training loop agrees on it across ranks,
+ * checkpoints and stops. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signo)
+{
+    /* a second Ctrl-C means now */
+    if (signo == SIGINT && stop_signal == SIGINT) {
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+    }
+    stop_signal = signo;
+}
+
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static void usage(FILE *f)
 {
@@ -22,15 +50,18 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n"
 "  train CONF      train the network CONF describes (data-parallel under mpirun)\n"
-"  inspect CONF    print the layers, output shapes and trainable parameter counts\n"
+"  eval CKPT       test error of a checkpoint's model on its test set\n"
+"  inspect FILE    layers, output shapes, trainable parameter counts of a config\n"
+"                  or a checkpoint (with its step and metrics)\n"
 "\n"
 "Options:\n"
 "  -h, --help      this text; 'deepfried COMMAND --help' for a command's options\n"
 "  -V, --version   version, and the FWHT code path this CPU runs\n"
 "\n"
 "Exit status: 0 done; 1 run-time failure (I/O, MPI, diverged training);\n"
-"2 bad input (config, data file, command line), reported in one line that\n"
-"names the file and what is wrong.\n"
+"2 bad input (config, data file, checkpoint, command line), reported in one\n"
+"line that names the file and what is wrong; 75 stopped by SIGTERM, SIGUSR1\n"
+"or SIGINT after saving a checkpoint: requeue and run with --resume auto.\n"
 "\n"
 "Config keys and examples: the files in conf/ and README.md.\n");
 }
@@ -38,7 +69,8 @@ static void usage(FILE *f)
 static void usage_train(FILE *f)
 {
     fprintf(f,
-"Usage: deepfried train CONF [--set SECTION.KEY=VALUE]... [--quiet]\n"
+"Usage: deepfried train CONF [--set SECTION.KEY=VALUE]... [--resume auto|CKPT]\n"
+"                       [--quiet] [--dump-params FILE]\n"
 "       mpirun -np P deepfried train CONF [...]\n"
 "\n"
 "Trains the network in CONF on its [data] with its [solver] settings.\n"
@@ -49,6 +81,10 @@ static void usage_train(FILE *f)
 "  --set KEY=VALUE  override one config key, e.g. --set solver.batch=128,\n"
 "                   --set solver.iterations=500, --set ff.sigma=0.05 (layer\n"
 "                   keys as LAYER.KEY); may be repeated\n"
+"  --resume auto    continue from the newest loadable checkpoint in\n"
+"                   checkpoint.dir (a damaged one is reported and the one\n"
+"                   before it used); start fresh if there is none\n"
+"  --resume CKPT    continue from this checkpoint file\n"
 "  --quiet          no progress lines, only the final summary\n"
 "  --dump-params FILE  write the final parameters as raw float32 (the flat\n"
 "                   buffer, last layer first) for comparing runs\n"
@@ -58,17 +94,36 @@ static void usage_train(FILE *f)
 "ETA, MB allreduced per step), the test error every solver.test_interval\n"
 "steps and at the end, and the trainable parameter count. The same figures\n"
 "go to RUN_DIR/metrics.csv (run.dir, default runs/<run.name>).\n"
-"Relative data paths in CONF are taken from the current directory.\n");
+"Relative data paths in CONF are taken from the current directory.\n"
+"\n"
+"Checkpoints: RUN_DIR/ckpt-<step>.h5 every checkpoint.interval steps and at\n"
+"the end, the newest checkpoint.keep kept, RUN_DIR/latest naming the newest.\n"
+"On SIGTERM, SIGUSR1 or SIGINT every rank finishes its step, rank 0 saves a\n"
+"checkpoint and the run exits with status 75 (mpirun forwards SIGUSR1 to\n"
+"the ranks; send SIGTERM to the ranks themselves).\n");
 }
 
 static void usage_inspect(FILE *f)
 {
     fprintf(f,
-"Usage: deepfried inspect CONF [--set SECTION.KEY=VALUE]...\n"
+"Usage: deepfried inspect CONF|CKPT [--set SECTION.KEY=VALUE]...\n"
 "\n"
 "Prints each layer with its type, output shape and trainable parameter\n"
-"count, and the total. The input shape comes from the training images\n"
-"when they are readable, else 1x28x28 (MNIST) is assumed and said so.\n");
+"count, and the total. The input shape comes from the test images when\n"
+"they are readable, else 1x28x28 (MNIST) is assumed and said so. On a\n"
+"checkpoint (ckpt-<step>.h5) it also prints the step, when and by how many\n"
+"ranks it was written, the last evaluation and the parameter checksum.\n");
+}
+
+static void usage_eval(FILE *f)
+{
+    fprintf(f,
+"Usage: deepfried eval CKPT [--set SECTION.KEY=VALUE]...\n"
+"       mpirun -np P deepfried eval CKPT [...]\n"
+"\n"
+"Evaluates the model in checkpoint CKPT on the test set its config names\n"
+"(override with --set data.test_images=... --set data.test_labels=...) and\n"
+"prints 'test error X.XX% on N images'.\n");
 }
 
 /* Options shared by train and inspect. */
@@ -79,6 +134,7 @@ typedef struct cli_args {
     int quiet;
     int help;
     const char *dump_params;
+    const char *resume;
 } cli_args;
 
 static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
@@ -107,6 +163,13 @@ static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
                 return DF_EXIT_BAD_INPUT;
             }
             a->dump_params = argv[++i];
+        } else if (allow_quiet && (!strcmp(s, "--resume") || !strncmp(s, "--resume=", 9))) {
+            const char *v = s[8] == '=' ? s + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v) {
+                fprintf(stderr, "%s: --resume needs 'auto' or a checkpoint file\n", prog);
+                return DF_EXIT_BAD_INPUT;
+            }
+            a->resume = v;
         } else if (s[0] == '-' && s[1] != '\0') {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, s);
             return DF_EXIT_BAD_INPUT;
@@ -126,7 +189,16 @@ static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
 
 static int exit_status(int rc)
 {
-    return rc == DF_OK ? DF_EXIT_OK : rc == DF_EINPUT ? DF_EXIT_BAD_INPUT : DF_EXIT_FAILURE;
+    switch (rc) {
+    case DF_OK:
+        return DF_EXIT_OK;
+    case DF_EINPUT:
+        return DF_EXIT_BAD_INPUT;
+    case DF_ESTOPPED:
+        return DF_EXIT_REQUEUE;
+    default:
+        return DF_EXIT_FAILURE;
+    }
 }
 
 /* Thousands separators make 430500 vs 38821 readable at a glance. */
@@ -170,6 +242,8 @@ static int cmd_train(int argc, char **argv)
         usage_train(stdout);
         return DF_EXIT_OK;
     }
+    /* before MPI_Init, so a signal that arrives during start-up is kept */
+    install_stop_handlers();
     df_dist dist;
     df_error err = {0, ""};
     if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
@@ -179,7 +253,8 @@ static int cmd_train(int argc, char **argv)
     df_config *cfg = calloc(1, sizeof *cfg);
     int rc = cfg ? df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err)
                  : df_fail(&err, DF_ENOMEM, "out of memory");
-    df_train_opts opts = {a.quiet ? NULL : stdout, a.dump_params, -1, -1};
+    df_train_opts opts = {a.quiet ? NULL : stdout, stderr, a.dump_params, -1, -1,
+                          a.resume, &stop_signal};
     if (rc == DF_OK)
         rc = parse_fault_injection(&opts, &err);
     df_train_result res;
@@ -190,8 +265,15 @@ static int cmd_train(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", prog, err.msg);
     } else if (dist.rank == 0) {
         char n[32];
-        printf("finished %lld steps in %.1f s (%.0f img/s), final training loss %.4f\n",
-               (long long)res.steps, res.seconds, res.images_per_s, res.final_loss);
+        if (res.resumed_from > 0)
+            printf("finished steps %lld..%lld in %.1f s (%.0f img/s), final training loss %.4f\n",
+                   (long long)res.resumed_from + 1, (long long)res.steps, res.seconds,
+                   res.images_per_s, res.final_loss);
+        else
+            printf("finished %lld steps in %.1f s (%.0f img/s), final training loss %.4f\n",
+                   (long long)res.steps, res.seconds, res.images_per_s, res.final_loss);
+        if (res.checkpoint[0])
+            printf("checkpoint: %s\n", res.checkpoint);
         printf("%s error %.2f%% on %lld images (%s loss %.4f)\n", res.eval_set,
                100.0 * res.test_error, (long long)res.test_items, res.eval_set, res.test_loss);
         printf("trainable parameters: %s\n", grouped(res.n_params, n, sizeof n));
@@ -228,6 +310,86 @@ static void print_layer_table(const df_net *net, const df_config *cfg)
     (void)cfg;
 }
 
+static int inspect_config(const cli_args *a)
+{
+    df_error err = {0, ""};
+    df_config *cfg = calloc(1, sizeof *cfg);
+    df_net *net = calloc(1, sizeof *net);
+    int rc = cfg && net ? df_config_load_file(cfg, a->conf, a->overrides, a->n_overrides, 0, &err)
+                        : df_fail(&err, DF_ENOMEM, "out of memory");
+    int c = 1, h = 28, w = 28;
+    if (rc == DF_OK) {
+        df_dataset ds;
+        df_error why;
+        if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
+                                DF_IDX_MAX_CLASSES, &why) == DF_OK) {
+            c = ds.channels;
+            h = ds.rows;
+            w = ds.cols;
+            df_dataset_free(&ds);
+        } else {
+            printf("(input shape assumed 1x28x28: %s)\n", why.msg);
+        }
+        rc = df_net_build(net, cfg, c, h, w, 0, 1, &err);
+    }
+    if (rc == DF_OK) {
+        printf("%s: input %dx%dx%d\n", a->conf, c, h, w);
+        print_layer_table(net, cfg);
+        df_net_free(net);
+    } else {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+    }
+    free(cfg);
+    free(net);
+    return exit_status(rc);
+}
+
+/* The last evaluation recorded in a checkpoint's metrics, if any. */
+static const df_metrics_row *last_evaluation(const df_metrics *m)
+{
+    for (size_t i = m->n; i-- > 0;)
+        if (m->rows[i].test_error == m->rows[i].test_error)   /* not NaN */
+            return &m->rows[i];
+    return NULL;
+}
+
+static int inspect_checkpoint(const cli_args *a)
+{
+    df_error err = {0, ""};
+    df_model *m = calloc(1, sizeof *m);
+    char note[1200];
+    int rc = m ? df_model_open(m, a->conf, a->overrides, a->n_overrides, 1, note,
+                               sizeof note, &err)
+               : df_fail(&err, DF_ENOMEM, "out of memory");
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        free(m);
+        return exit_status(rc);
+    }
+    if (note[0])
+        printf("(%s)\n", note);
+    printf("%s: checkpoint of %s at step %lld (epoch %.2f), written %s by deepfried %s "
+           "on %d rank%s\n", a->conf, m->cfg.run.name, (long long)m->meta.step,
+           m->meta.epoch, m->meta.created, m->meta.library_version, m->meta.world_size,
+           m->meta.world_size > 1 ? "s" : "");
+    printf("seed %llu, global batch %d, input %dx%dx%d\n",
+           (unsigned long long)m->meta.seed, m->meta.global_batch, m->in_c, m->in_h, m->in_w);
+    print_layer_table(&m->net, &m->cfg);
+    const df_metrics_row *ev = last_evaluation(&m->metrics);
+    if (ev)
+        printf("last evaluation: step %lld, test error %.2f%%, test loss %.4f\n",
+               (long long)ev->step, 100.0 * ev->test_error, ev->test_loss);
+    if (m->metrics.n > 0) {
+        const df_metrics_row *r = &m->metrics.rows[m->metrics.n - 1];
+        printf("last metrics row: step %lld, training loss %.4f, lr %.6g, %.0f img/s\n",
+               (long long)r->step, r->loss, r->lr, r->images_per_s);
+    }
+    printf("parameter checksum: %016llx\n", (unsigned long long)df_net_checksum(&m->net));
+    df_model_close(m);
+    free(m);
+    return DF_EXIT_OK;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     cli_args a;
@@ -238,36 +400,49 @@ static int cmd_inspect(int argc, char **argv)
         usage_inspect(stdout);
         return DF_EXIT_OK;
     }
+    return df_is_checkpoint_file(a.conf) ? inspect_checkpoint(&a) : inspect_config(&a);
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    cli_args a;
+    int status = parse_args(argc, argv, &a, 0);
+    if (status)
+        return status;
+    if (a.help) {
+        usage_eval(stdout);
+        return DF_EXIT_OK;
+    }
+    df_dist dist;
     df_error err = {0, ""};
-    df_config *cfg = calloc(1, sizeof *cfg);
-    df_net *net = calloc(1, sizeof *net);
-    int rc = cfg && net ? df_config_load_file(cfg, a.conf, a.overrides, a.n_overrides, 0, &err)
-                        : df_fail(&err, DF_ENOMEM, "out of memory");
-    int c = 1, h = 28, w = 28, classes = 0;
-    if (rc == DF_OK) {
-        df_dataset ds;
-        df_error ignored;
-        if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
-                                DF_IDX_MAX_CLASSES, &ignored) == DF_OK) {
-            c = ds.channels;
-            h = ds.rows;
-            w = ds.cols;
-            classes = ds.n_classes;
-            df_dataset_free(&ds);
-        } else {
-            printf("(input shape assumed 1x28x28: %s)\n", ignored.msg);
-        }
-        rc = df_net_build(net, cfg, c, h, w, classes, 1, &err);
-    }
-    if (rc == DF_OK) {
-        printf("%s: input %dx%dx%d\n", a.conf, c, h, w);
-        print_layer_table(net, cfg);
-        df_net_free(net);
-    } else {
+    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return DF_EXIT_FAILURE;
     }
-    free(cfg);
-    free(net);
+    df_model *m = calloc(1, sizeof *m);
+    df_dataset test;
+    memset(&test, 0, sizeof test);
+    int rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
+               : df_fail(&err, DF_ENOMEM, "out of memory");
+    if (rc == DF_OK)
+        rc = df_dataset_load_idx(&test, m->cfg.data.test_images, m->cfg.data.test_labels,
+                                 m->net.n_classes, &err);
+    double loss = 0, error = 0;
+    if (rc == DF_OK)
+        rc = df_evaluate(&m->net, &dist, &test, m->cfg.data.scale, &loss, &error, &err);
+    if (rc != DF_OK) {
+        if (dist.rank == 0)
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+    } else if (dist.rank == 0) {
+        printf("%s: step %lld of %s\n", a.conf, (long long)m->meta.step, m->cfg.run.name);
+        printf("test error %.2f%% on %lld images (test loss %.4f)\n", 100.0 * error,
+               (long long)test.n, loss);
+    }
+    df_dataset_free(&test);
+    if (m)
+        df_model_close(m);   /* safe on a model that failed to open */
+    free(m);
+    df_dist_finalize(&dist);
     return exit_status(rc);
 }
 
@@ -290,6 +465,8 @@ int main(int argc, char **argv)
         return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see --help)\n", prog, cmd);
     return DF_EXIT_BAD_INPUT;
 }

@@ -12,6 +12,7 @@
 
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
+#include "train_state.h"
 
 /* ---- data ---- */
 
@@ -167,23 +168,6 @@ int df_write_raw_floats(const char *path, const float *v, size_t n, df_error *er
 
 /* ---- the loop ---- */
 
-typedef struct train_state {
-    const df_config *cfg;
-    const df_train_opts *opts;
-    df_dist *dist;
-    FILE *log;
-    df_train_data data;
-    df_net net;
-    df_solver solver;
-    df_reducer *reducer;
-    df_sampler sampler;
-    float *x;
-    int32_t *y;
-    int64_t *idx;
-    int local_batch;
-    df_metrics metrics;
-    char csv_path[DF_PATH_MAX + 32];
-} train_state;
 
 static void state_free(train_state *st)
 {
@@ -199,16 +183,24 @@ static void state_free(train_state *st)
 }
 
 /* All ranks agree whether a local step succeeded; returns the first
- * failing status (rank 0's message where it failed, else a generic one). */
-static int agree(df_dist *dist, int rc, df_error *err)
+ * failing status (the local message where it failed, else a generic one). */
+int df_train_agree(df_dist *dist, int rc, df_error *err)
 {
     double failed = rc != DF_OK;
     df_error ignored;
     if (df_dist_sum_doubles(dist, &failed, 1, &ignored) != DF_OK)
         return df_fail(err, DF_ESYS, "%s", ignored.msg);
-    if (failed > 0 && rc == DF_OK)
-        return df_fail(err, DF_ESYS, "another rank failed (see its message)");
-    return rc;
+    if (failed == 0)
+        return DF_OK;
+    /* every rank exits with rank 0's status, so mpirun reports one */
+    int code = rc;
+    if (df_dist_bcast_bytes(dist, &code, sizeof code, &ignored) != DF_OK)
+        return df_fail(err, DF_ESYS, "%s", ignored.msg);
+    if (code == DF_OK)
+        code = DF_ESYS;
+    if (rc == DF_OK)
+        return df_fail(err, code, "another rank failed (see its message)");
+    return code;
 }
 
 /* Labels beyond the network's outputs would index past the logits. */
@@ -239,7 +231,7 @@ static int setup(train_state *st, df_error *err)
     st->local_batch = cfg->solver.batch / dist->size;
 
     int rc = df_train_data_load(&st->data, cfg, err);
-    rc = agree(dist, rc, err);
+    rc = df_train_agree(dist, rc, err);
     if (rc)
         return rc;
     const df_dataset *tr = &st->data.train;
@@ -288,19 +280,18 @@ static int setup(train_state *st, df_error *err)
     openblas_set_num_threads(df_train_threads(cfg, dist));
 
     rc = DF_OK;
-    if (dist->rank == 0) {
+    snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
+    if (dist->rank == 0)
         rc = mkdir_p(cfg->run.dir, err);
-        snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
-        if (rc == DF_OK)
-            remove(st->csv_path);   /* a fresh run starts a fresh history */
-    }
-    return agree(dist, rc, err);
+    return df_train_agree(dist, rc, err);
 }
 
 /* One step on this rank's slice: forward, backward with the allreduce
  * overlapped, then the agreed statistics. stats: loss sum, correct,
  * non-finite flag. */
-static int train_step(train_state *st, int64_t step, double stats[3], df_error *err)
+enum { STAT_LOSS, STAT_CORRECT, STAT_NONFINITE, STAT_SIGNAL, N_STATS };
+
+static int train_step(train_state *st, int64_t step, double stats[N_STATS], df_error *err)
 {
     const df_config *cfg = st->cfg;
     int64_t first = (int64_t)st->dist->rank * st->local_batch;
@@ -317,10 +308,13 @@ static int train_step(train_state *st, int64_t step, double stats[3], df_error *
     df_reducer_begin(st->reducer);
     df_net_backward(&st->net, st->x, st->y, st->local_batch, df_reducer_ready, st->reducer);
     int rc = df_reducer_finish(st->reducer, err);
-    stats[0] = loss;
-    stats[1] = correct;
-    stats[2] = isfinite(loss) ? 0.0 : 1.0;
-    int rc2 = df_dist_sum_doubles(st->dist, stats, 3, err);
+    /* one collective carries the statistics and every stop flag, so all
+     * ranks see the same sums and stop at the same step */
+    stats[STAT_LOSS] = loss;
+    stats[STAT_CORRECT] = correct;
+    stats[STAT_NONFINITE] = isfinite(loss) ? 0.0 : 1.0;
+    stats[STAT_SIGNAL] = st->opts->stop_signal && *st->opts->stop_signal ? 1.0 : 0.0;
+    int rc2 = df_dist_sum_doubles(st->dist, stats, N_STATS, err);
     return rc ? rc : rc2;
 }
 
@@ -341,6 +335,163 @@ static int evaluate_and_log(train_state *st, int64_t step, df_metrics_row *row,
     return DF_OK;
 }
 
+static void print_banner(const train_state *st)
+{
+    const df_config *cfg = st->cfg;
+    const df_dist *dist = st->dist;
+    int threads = df_train_threads(cfg, dist);
+    fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
+            "(%d per rank, %d BLAS thread%s each), %zu trainable parameters, "
+            "%lld training images, evaluating on %s (%lld images)\n",
+            cfg->run.name, (long long)cfg->solver.iterations, cfg->solver.batch, dist->size,
+            dist->size > 1 ? "s" : "", st->local_batch, threads, threads > 1 ? "s" : "",
+            st->net.n_params, (long long)st->data.train.n, st->data.eval_name,
+            (long long)st->data.eval.n);
+    fflush(st->log);
+}
+
+/* Keep a metrics row: in memory (checkpoints carry it) and in the CSV. */
+static int record_row(train_state *st, const df_metrics_row *row, df_error *err)
+{
+    int rc = df_metrics_add(&st->metrics, row, err);
+    if (rc == DF_OK && st->dist->rank == 0)
+        rc = df_metrics_append_csv(st->csv_path, row, err);
+    return df_train_agree(st->dist, rc, err);
+}
+
+/* Steps [start_step, iterations): the loop of the algorithm. */
+static int train_loop(train_state *st, double *seconds, double *last_loss, df_error *err)
+{
+    const df_config *cfg = st->cfg;
+    df_dist *dist = st->dist;
+    const int64_t iters = cfg->solver.iterations;
+    const int B = cfg->solver.batch;
+    double t_start = df_dist_time(), t_window = t_start;
+    double win_loss = 0, win_correct = 0;
+    int64_t win_steps = 0;
+    int rc = DF_OK;
+    for (int64_t step = st->start_step; step < iters; step++) {
+        double stats[N_STATS];
+        double lr = df_solver_lr(cfg, step);
+        rc = train_step(st, step, stats, err);
+        if (rc)
+            break;
+        if (stats[STAT_NONFINITE] > 0) {
+            rc = df_fail(err, DF_ENUMERIC,
+                         "training stopped: the loss became NaN or Inf at step %lld on "
+                         "%.0f of %d ranks (lr %.3g); lower solver.base_lr or check the data",
+                         (long long)step, stats[STAT_NONFINITE], dist->size, lr);
+            break;
+        }
+        df_solver_step(&st->solver, &st->net, lr, cfg->solver.momentum,
+                       cfg->solver.weight_decay, 1.0f / (float)B);
+        win_loss += stats[STAT_LOSS];
+        win_correct += stats[STAT_CORRECT];
+        win_steps++;
+
+        const int64_t done = step + 1;
+        if (stats[STAT_SIGNAL] > 0) {
+            /* a scheduler's warning: save the step just finished and go */
+            rc = df_train_checkpoint(st, done, err);
+            if (rc == DF_OK)
+                rc = df_fail(err, DF_ESTOPPED,
+                             "stopped by a signal after step %lld; checkpoint %s saved: "
+                             "continue with --resume auto", (long long)done,
+                             dist->rank == 0 ? st->last_checkpoint : "(see rank 0)");
+            break;
+        }
+        const int show = done % cfg->solver.display == 0 || done == iters;
+        const int eval = cfg->solver.test_interval > 0 &&
+                         done % cfg->solver.test_interval == 0 && done != iters;
+        const int save = cfg->checkpoint.interval > 0 &&
+                         done % cfg->checkpoint.interval == 0 && done != iters;
+        if (show || eval) {
+            double now = df_dist_time();
+            df_metrics_row row = {
+                .step = done, .epoch = (double)done * B / (double)st->data.train.n,
+                .loss = win_loss / ((double)win_steps * B), .lr = lr,
+                .train_error = 1.0 - win_correct / ((double)win_steps * B),
+                .test_error = NAN, .test_loss = NAN,
+                .images_per_s = (double)win_steps * B / (now - t_window),
+                .mb_allreduced = df_reducer_bytes(st->reducer) / 1e6,
+                .comm_wait_ms = 1e3 * df_reducer_wait_seconds(st->reducer),
+            };
+            *last_loss = row.loss;
+            if (st->log && show) {
+                char eta[32];
+                double per_step = (now - t_start) / (double)(done - st->start_step);
+                format_duration(eta, sizeof eta, per_step * (double)(iters - done));
+                fprintf(st->log,
+                        "step %lld/%lld | loss %.4f | lr %.6g | %.0f img/s | ETA %s | "
+                        "allreduce %.3f MB/step, wait %.2f ms\n",
+                        (long long)done, (long long)iters, row.loss, lr, row.images_per_s,
+                        eta, row.mb_allreduced, row.comm_wait_ms);
+                fflush(st->log);
+            }
+            if (eval)
+                rc = evaluate_and_log(st, done, &row, err);
+            if (rc == DF_OK)
+                rc = record_row(st, &row, err);
+            if (rc)
+                break;
+            win_loss = win_correct = 0;
+            win_steps = 0;
+            t_window = df_dist_time();
+        }
+        if (save && (rc = df_train_checkpoint(st, done, err)) != DF_OK)
+            break;
+    }
+    *seconds = df_dist_time() - t_start;
+    return rc;
+}
+
+/* Final evaluation, checkpoint and the cross-rank checksum. */
+static int finish(train_state *st, double seconds, double last_loss,
+                  df_train_result *res, df_error *err)
+{
+    const df_config *cfg = st->cfg;
+    df_dist *dist = st->dist;
+    const int64_t iters = cfg->solver.iterations, B = cfg->solver.batch;
+    const int64_t trained = iters - st->start_step;
+    df_metrics_row row = {
+        .step = iters, .epoch = (double)iters * B / (double)st->data.train.n,
+        .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
+        .train_error = NAN, .test_error = NAN, .test_loss = NAN,
+        .images_per_s = trained > 0 ? (double)trained * B / seconds : NAN,
+        .mb_allreduced = df_reducer_bytes(st->reducer) / 1e6,
+        .comm_wait_ms = NAN,
+    };
+    int rc = evaluate_and_log(st, iters, &row, err);
+    /* a run resumed from its final checkpoint already has this row */
+    if (rc == DF_OK && trained > 0)
+        rc = record_row(st, &row, err);
+    if (rc == DF_OK && trained > 0)
+        rc = df_train_checkpoint(st, iters, err);
+    if (rc)
+        return rc;
+    res->steps = iters;
+    res->resumed_from = st->start_step;
+    res->seconds = seconds;
+    res->final_loss = last_loss;
+    res->test_error = row.test_error;
+    res->test_loss = row.test_loss;
+    res->test_items = st->data.eval.n;
+    res->eval_set = st->data.eval_name;
+    res->n_params = st->net.n_params;
+    res->images_per_s = row.images_per_s;
+    res->bytes_per_step = df_reducer_bytes(st->reducer);
+    snprintf(res->checkpoint, sizeof res->checkpoint, "%s", st->last_checkpoint);
+    res->checksum = df_net_checksum(&st->net);
+    /* data parallelism must leave every replica with the same bits */
+    res->replicas_identical = df_dist_all_equal_u64(dist, res->checksum);
+    if (!res->replicas_identical)
+        rc = df_fail(err, DF_ESYS, "replicas diverged: the parameter checksums "
+                     "differ across the %d ranks", dist->size);
+    if (rc == DF_OK && st->opts->dump_params && dist->rank == 0)
+        rc = df_write_raw_floats(st->opts->dump_params, st->net.params, st->net.n_params, err);
+    return df_train_agree(dist, rc, err);
+}
+
 int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
                  df_train_result *res, df_error *err)
 {
@@ -352,126 +503,17 @@ int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
     st.dist = dist;
     st.log = dist->rank == 0 ? opts->log : NULL;
     int rc = setup(&st, err);
-    if (rc) {
-        state_free(&st);
-        return rc;
-    }
-    const int64_t iters = cfg->solver.iterations;
-    const int B = cfg->solver.batch;
-    if (st.log) {
-        fprintf(st.log, "training %s: %lld steps, global batch %d on %d rank%s "
-                "(%d per rank, %d BLAS thread%s each), %zu trainable parameters, "
-                "%lld training images, evaluating on %s (%lld images)\n",
-                cfg->run.name, (long long)iters, B, dist->size, dist->size > 1 ? "s" : "",
-                st.local_batch, df_train_threads(cfg, dist),
-                df_train_threads(cfg, dist) > 1 ? "s" : "", st.net.n_params,
-                (long long)st.data.train.n, st.data.eval_name, (long long)st.data.eval.n);
-        fflush(st.log);
-    }
-
-    double t_start = df_dist_time(), t_window = t_start;
-    double win_loss = 0, win_correct = 0;
-    int64_t win_steps = 0;
-    double last_loss = NAN;
-    for (int64_t step = 0; step < iters; step++) {
-        double stats[3];
-        double lr = df_solver_lr(cfg, step);
-        rc = train_step(&st, step, stats, err);
-        if (rc)
-            break;
-        if (stats[2] > 0) {
-            rc = df_fail(err, DF_ENUMERIC,
-                         "training stopped: the loss became NaN or Inf at step %lld on "
-                         "%.0f of %d ranks (lr %.3g); lower solver.base_lr or check the data",
-                         (long long)step, stats[2], dist->size, lr);
-            break;
-        }
-        df_solver_step(&st.solver, &st.net, lr, cfg->solver.momentum,
-                       cfg->solver.weight_decay, 1.0f / (float)B);
-        win_loss += stats[0];
-        win_correct += stats[1];
-        win_steps++;
-
-        const int64_t done = step + 1;
-        const int show = done % cfg->solver.display == 0 || done == iters;
-        const int eval = cfg->solver.test_interval > 0 && done % cfg->solver.test_interval == 0;
-        if (!show && !eval)
-            continue;
-        double now = df_dist_time();
-        df_metrics_row row = {
-            .step = done, .epoch = (double)done * B / (double)st.data.train.n,
-            .loss = win_loss / ((double)win_steps * B), .lr = lr,
-            .train_error = 1.0 - win_correct / ((double)win_steps * B),
-            .test_error = NAN, .test_loss = NAN,
-            .images_per_s = (double)win_steps * B / (now - t_window),
-            .mb_allreduced = df_reducer_bytes(st.reducer) / 1e6,
-            .comm_wait_ms = 1e3 * df_reducer_wait_seconds(st.reducer),
-        };
-        last_loss = row.loss;
-        if (st.log && show) {
-            char eta[32];
-            double per_step = (now - t_start) / (double)done;
-            format_duration(eta, sizeof eta, per_step * (double)(iters - done));
-            fprintf(st.log,
-                    "step %lld/%lld | loss %.4f | lr %.6g | %.0f img/s | ETA %s | "
-                    "allreduce %.3f MB/step, wait %.2f ms\n",
-                    (long long)done, (long long)iters, row.loss, lr, row.images_per_s,
-                    eta, row.mb_allreduced, row.comm_wait_ms);
-            fflush(st.log);
-        }
-        if (eval && done != iters) {
-            rc = evaluate_and_log(&st, done, &row, err);
-            if (rc)
-                break;
-        }
-        if (done != iters || !eval) {
-            rc = df_metrics_add(&st.metrics, &row, err);
-            if (rc == DF_OK && dist->rank == 0)
-                rc = df_metrics_append_csv(st.csv_path, &row, err);
-            rc = agree(dist, rc, err);
-            if (rc)
-                break;
-        }
-        win_loss = win_correct = 0;
-        win_steps = 0;
-        t_window = df_dist_time();
-    }
-    if (rc == DF_OK) {
-        res->seconds = df_dist_time() - t_start;
-        df_metrics_row row = {
-            .step = iters, .epoch = (double)iters * B / (double)st.data.train.n,
-            .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
-            .train_error = NAN, .test_error = NAN, .test_loss = NAN,
-            .images_per_s = (double)iters * B / res->seconds,
-            .mb_allreduced = df_reducer_bytes(st.reducer) / 1e6,
-            .comm_wait_ms = NAN,
-        };
-        rc = evaluate_and_log(&st, iters, &row, err);
-        if (rc == DF_OK) {
-            rc = df_metrics_add(&st.metrics, &row, err);
-            if (rc == DF_OK && dist->rank == 0)
-                rc = df_metrics_append_csv(st.csv_path, &row, err);
-            rc = agree(dist, rc, err);
-        }
-        res->steps = iters;
-        res->final_loss = last_loss;
-        res->test_error = row.test_error;
-        res->test_loss = row.test_loss;
-        res->test_items = st.data.eval.n;
-        res->eval_set = st.data.eval_name;
-        res->n_params = st.net.n_params;
-        res->checksum = df_net_checksum(&st.net);
-        /* data parallelism must leave every replica with the same bits */
-        res->replicas_identical = df_dist_all_equal_u64(dist, res->checksum);
-        if (rc == DF_OK && !res->replicas_identical)
-            rc = df_fail(err, DF_ESYS, "replicas diverged: the parameter checksums "
-                         "differ across the %d ranks", dist->size);
-        if (rc == DF_OK && opts->dump_params && dist->rank == 0)
-            rc = df_write_raw_floats(opts->dump_params, st.net.params, st.net.n_params, err);
-        rc = agree(dist, rc, err);
-        res->images_per_s = row.images_per_s;
-        res->bytes_per_step = df_reducer_bytes(st.reducer);
-    }
+    if (rc == DF_OK)
+        rc = df_train_resume(&st, err);
+    if (rc == DF_OK && st.start_step == 0 && dist->rank == 0)
+        remove(st.csv_path);   /* a fresh run starts a fresh history */
+    if (rc == DF_OK && st.log)
+        print_banner(&st);
+    double seconds = 0, last_loss = NAN;
+    if (rc == DF_OK)
+        rc = train_loop(&st, &seconds, &last_loss, err);
+    if (rc == DF_OK)
+        rc = finish(&st, seconds, last_loss, res, err);
     state_free(&st);
     return rc;
 }

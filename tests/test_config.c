@@ -136,7 +136,7 @@ static void check_shared_settings(const char *file, const df_config *cfg)
     if (strlen(cfg->run.name) != len || strncmp(cfg->run.name, file, len) != 0)
         fail_msg("%s: run.name is '%s', not the file's basename", file, cfg->run.name);
     assert_int_equal(cfg->run.seed, 1);
-    const char *set = strncmp(file, "fashion-", 8) == 0 ? "data/fashion-mnist/" : "data/mnist/";
+    const char *set = strncmp(file, "fashion-", 8) == 0 ? "/usr/share/datasets/fashion-mnist/" : "data/mnist/";
     assert_contains(cfg->data.train_images, set);
     assert_contains(cfg->data.test_labels, set);
     assert_true(cfg->data.scale == 0.00390625f);

@@ -11,7 +11,8 @@ enum {
     DF_EINPUT = 2,  /* bad config, data file, checkpoint or command line */
     DF_ESYS = 3,    /* I/O or operating-system failure (disk full, ...) */
     DF_ENOMEM = 4,  /* allocation failed */
-    DF_ENUMERIC = 5 /* NaN/Inf loss or similar numeric breakdown */
+    DF_ENUMERIC = 5,/* NaN/Inf loss or similar numeric breakdown */
+    DF_ESTOPPED = 6 /* stopped on a signal after saving a checkpoint */
 };
 
 typedef struct df_error {

@@ -3,6 +3,7 @@
 #ifndef DEEPFRIED_TRAIN_H
 #define DEEPFRIED_TRAIN_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -25,14 +26,22 @@ typedef struct df_train_result {
     double seconds;             /* training wall time */
     double images_per_s;
     uint64_t bytes_per_step;    /* allreduced by one rank */
+    int64_t resumed_from;       /* step the run resumed at (0: fresh) */
+    char checkpoint[DF_PATH_MAX + 64]; /* the last checkpoint written */
 } df_train_result;
 
 /* How a run reports and what it leaves besides the run directory. */
 typedef struct df_train_opts {
     FILE *log;                  /* progress lines (rank 0); NULL: silent */
+    FILE *warn;                 /* warnings (rank 0), e.g. a damaged checkpoint
+                                   skipped on resume; NULL: silent */
     const char *dump_params;    /* write final params as raw float32, or NULL */
     int64_t inject_nan_step;    /* testing aid: make this step's loss NaN ... */
     int inject_nan_rank;        /* ... on this rank (-1: never) */
+    const char *resume;         /* NULL: fresh; "auto": latest in checkpoint.dir
+                                   if any; else a checkpoint path */
+    volatile sig_atomic_t *stop_signal; /* set (to the signal number) by the
+                                   CLI's handler: checkpoint and stop */
 } df_train_opts;
 
 /* Train as cfg says. Every rank returns the same status. */

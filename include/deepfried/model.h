@@ -1,0 +1,36 @@
+/* A trained model opened from a checkpoint: the config it was trained
+ * with (optionally overridden, e.g. other data paths), the network built
+ * from it with the stored parameters, and what the checkpoint says of the
+ * run. For `deepfried eval` and `deepfried inspect` on checkpoints. */
+#ifndef DEEPFRIED_MODEL_H
+#define DEEPFRIED_MODEL_H
+
+#include "deepfried/checkpoint.h"
+#include "deepfried/config.h"
+#include "deepfried/dist.h"
+#include "deepfried/error.h"
+#include "deepfried/metrics.h"
+#include "deepfried/net.h"
+
+typedef struct df_model {
+    df_config cfg;
+    df_net net;
+    df_ckpt_meta meta;
+    df_metrics metrics;
+    int in_c, in_h, in_w;
+} df_model;
+
+/* 1 if path starts with the HDF5 signature (a checkpoint), else 0. */
+int df_is_checkpoint_file(const char *path);
+
+/* Open path: read and override its config, build the net for batches of
+ * up to max_batch from the input shape of the config's test images (or
+ * 1x28x28 when they cannot be read: *shape_note says why, may be NULL),
+ * and load the parameters. */
+int df_model_open(df_model *m, const char *path, const char *const *overrides,
+                  int n_overrides, int max_batch, char *shape_note,
+                  size_t note_size, df_error *err);
+/* Safe to call again, and on a model whose open failed. */
+void df_model_close(df_model *m);
+
+#endif
