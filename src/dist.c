@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int mpi_fail(df_error *err, int rc, const char *what)
 {
@@ -14,9 +15,25 @@ static int mpi_fail(df_error *err, int rc, const char *what)
     return df_fail(err, DF_ESYS, "MPI %s failed: %s", what, msg);
 }
 
+/* Set by the launchers we know: Open MPI's mpirun, PMIx and PMI (srun,
+ * MPICH's hydra). */
+static int launched_by_mpi(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
+                                       "PMI_SIZE", "MPI_LOCALNRANKS", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i]))
+            return 1;
+    return 0;
+}
+
 int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err)
 {
     memset(d, 0, sizeof *d);
+    d->size = d->local_size = 1;
+    if (!launched_by_mpi())
+        return DF_OK;
+    d->mpi = 1;
     int already = 0;
     MPI_Initialized(&already);
     if (!already) {
@@ -48,13 +65,15 @@ void df_dist_finalize(df_dist *d)
 
 void df_dist_abort(df_dist *d, int status)
 {
-    (void)d;
-    MPI_Abort(MPI_COMM_WORLD, status);
+    if (d->mpi)
+        MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
 }
 
 int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err)
 {
-    (void)d;
+    if (!d->mpi)
+        return DF_OK;
     unsigned char *p = buf;
     /* MPI counts are int: send in pieces below 1 GiB */
     while (n > 0) {
@@ -75,14 +94,16 @@ int df_dist_bcast_floats(df_dist *d, float *buf, size_t n, df_error *err)
 
 int df_dist_sum_doubles(df_dist *d, double *v, int n, df_error *err)
 {
-    (void)d;
+    if (!d->mpi)
+        return DF_OK;
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? DF_OK : mpi_fail(err, rc, "allreduce of step statistics");
 }
 
 int df_dist_all_equal_u64(df_dist *d, uint64_t v)
 {
-    (void)d;
+    if (!d->mpi)
+        return 1;
     uint64_t lo = v, hi = v;
     MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
@@ -91,7 +112,9 @@ int df_dist_all_equal_u64(df_dist *d, uint64_t v)
 
 double df_dist_time(void)
 {
-    return MPI_Wtime();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- bucketed gradient allreduce ---- */
@@ -127,6 +150,7 @@ static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
 }
 
 struct df_reducer {
+    int mpi;                /* 0: a world of one, nothing to send */
     float *grads;
     size_t n;
     size_t bucket;          /* floats per bucket */
@@ -152,6 +176,7 @@ df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
     df_reducer *r = df_calloc(1, sizeof *r, err);
     if (!r)
         return NULL;
+    r->mpi = d->mpi;
     r->grads = grads;
     r->n = n;
     /* a bucket holds bucket_bytes on the wire */
@@ -162,9 +187,11 @@ df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
     r->req = df_calloc((size_t)r->n_buckets, sizeof(MPI_Request), err);
     if (r->req && bf16) {
         r->wire = df_calloc(n ? n : 1, sizeof(uint16_t), err);
-        MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
-        MPI_Type_commit(&r->bf16_type);
-        MPI_Op_create(bf16_sum, 1, &r->bf16_op);
+        if (r->mpi) {
+            MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
+            MPI_Type_commit(&r->bf16_type);
+            MPI_Op_create(bf16_sum, 1, &r->bf16_op);
+        }
     }
     if (!r->req || (bf16 && !r->wire)) {
         df_reducer_free(r);
@@ -177,11 +204,11 @@ void df_reducer_free(df_reducer *r)
 {
     if (!r)
         return;
-    if (r->wire) {
+    if (r->wire && r->mpi) {
         MPI_Op_free(&r->bf16_op);
         MPI_Type_free(&r->bf16_type);
-        free(r->wire);
     }
+    free(r->wire);
     free(r->req);
     free(r);
 }
@@ -195,19 +222,23 @@ void df_reducer_begin(df_reducer *r)
     r->error = MPI_SUCCESS;
 }
 
+/* The payload is counted even in a world of one, so the figure printed
+ * is the per-rank wire volume the model needs at any rank count. */
 static void start_range(df_reducer *r, size_t end)
 {
     size_t first = r->started, count = end - first;
-    int rc;
+    int rc = MPI_SUCCESS;
     if (r->wire) {
         for (size_t i = first; i < end; i++)
             r->wire[i] = float_to_bf16(r->grads[i]);
-        rc = MPI_Iallreduce(MPI_IN_PLACE, r->wire + first, (int)count, r->bf16_type,
-                            r->bf16_op, MPI_COMM_WORLD, &r->req[r->n_req++]);
+        if (r->mpi)
+            rc = MPI_Iallreduce(MPI_IN_PLACE, r->wire + first, (int)count, r->bf16_type,
+                                r->bf16_op, MPI_COMM_WORLD, &r->req[r->n_req++]);
         r->bytes += count * sizeof(uint16_t);
     } else {
-        rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + first, (int)count, MPI_FLOAT,
-                            MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
+        if (r->mpi)
+            rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + first, (int)count, MPI_FLOAT,
+                                MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
         r->bytes += count * sizeof(float);
     }
     if (rc != MPI_SUCCESS && r->error == MPI_SUCCESS)
@@ -221,7 +252,7 @@ void df_reducer_ready(void *reducer, size_t ready)
     while (ready - r->started >= r->bucket && ready > r->started)
         start_range(r, r->started + r->bucket);
     /* Give MPI a chance to progress what is in flight. */
-    if (r->n_req > 0) {
+    if (r->mpi && r->n_req > 0) {
         int flag;
         MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE);
     }
@@ -231,9 +262,9 @@ int df_reducer_finish(df_reducer *r, df_error *err)
 {
     if (r->started < r->n)
         start_range(r, r->n);
-    double t0 = MPI_Wtime();
-    int rc = MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE);
-    r->wait_seconds = MPI_Wtime() - t0;
+    double t0 = df_dist_time();
+    int rc = r->mpi ? MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    r->wait_seconds = df_dist_time() - t0;
     if (r->error != MPI_SUCCESS)
         return mpi_fail(err, r->error, "gradient allreduce");
     if (rc != MPI_SUCCESS)

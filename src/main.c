@@ -123,7 +123,7 @@ static void usage_eval(FILE *f)
 "\n"
 "Evaluates the model in checkpoint CKPT on the test set its config names\n"
 "(override with --set data.test_images=... --set data.test_labels=...) and\n"
-"prints 'test error X.XX% on N images'.\n");
+"prints 'test error X.XX%% on N images'.\n");
 }
 
 /* Options shared by train and inspect. */

@@ -12,10 +12,14 @@
 typedef struct df_dist {
     int rank, size;         /* in the world communicator */
     int local_rank, local_size; /* on this node */
+    int mpi;                /* 1: ranks talk over MPI; 0: a plain process */
     int initialized;        /* we called MPI_Init and must finalise */
 } df_dist;
 
-/* MPI_Init (works as a plain process too: a singleton world of one). */
+/* Under a launcher (mpirun, srun with PMIx/PMI): MPI_Init. Started as a
+ * plain process: a world of one without MPI at all, so a single run needs
+ * no MPI runtime (no daemon, no plugins), and every collective below is
+ * the identity. */
 int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err);
 void df_dist_finalize(df_dist *d);
 /* End the whole job now with this status (a rank that cannot go on). */
@@ -50,7 +54,7 @@ int df_reducer_finish(df_reducer *r, df_error *err);
 uint64_t df_reducer_bytes(const df_reducer *r);
 double df_reducer_wait_seconds(const df_reducer *r);
 
-/* Wall clock in seconds (MPI_Wtime). */
+/* Monotonic wall clock in seconds. */
 double df_dist_time(void);
 
 #endif
