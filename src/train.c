@@ -220,6 +220,26 @@ static int check_labels(const df_config *cfg, const df_train_data *td,
     return DF_OK;
 }
 
+int df_train_bcast_model(train_state *st, df_error *err)
+{
+    df_dist *dist = st->dist;
+    int rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
+    if (rc == DF_OK)
+        rc = df_dist_bcast_floats(dist, st->solver.momentum, st->net.n_params, err);
+    /* Fastfood's permutation (and S, G, B when fixed) live outside the
+     * flat buffer */
+    for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
+        df_layer *l = &st->net.layers[i];
+        if (l->spec.type != DF_LAYER_FASTFOOD)
+            continue;
+        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
+        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
+        if (rc == DF_OK && l->fixed)
+            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
+    }
+    return rc;
+}
+
 static int setup(train_state *st, df_error *err)
 {
     const df_config *cfg = st->cfg;
@@ -242,25 +262,12 @@ static int setup(train_state *st, df_error *err)
     rc = check_labels(cfg, &st->data, st->net.n_classes, err);
     if (rc)
         return rc;
+    rc = df_solver_init(&st->solver, &st->net, err);
+    if (rc)
+        return rc;
     if (dist->rank == 0)
         df_net_init_params(&st->net, cfg->run.seed);
-    rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
-    if (rc)
-        return rc;
-    /* Fastfood's permutation (and S, G, B when fixed) live outside the
-     * flat buffer: rank 0's copy goes to everyone too. */
-    for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
-        df_layer *l = &st->net.layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
-        if (rc == DF_OK && l->fixed)
-            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
-    }
-    if (rc)
-        return rc;
-    rc = df_solver_init(&st->solver, &st->net, err);
+    rc = df_train_bcast_model(st, err);
     if (rc)
         return rc;
     st->reducer = df_reducer_create(dist, st->net.grads, st->net.n_params,

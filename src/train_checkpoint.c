@@ -171,18 +171,7 @@ int df_train_resume(train_state *st, df_error *err)
     /* everyone continues from rank 0's state */
     rc = df_dist_bcast_bytes(dist, &step, sizeof step, err);
     if (rc == DF_OK)
-        rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
-    if (rc == DF_OK)
-        rc = df_dist_bcast_floats(dist, st->solver.momentum, st->net.n_params, err);
-    for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
-        df_layer *l = &st->net.layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
-        if (rc == DF_OK && l->fixed)
-            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
-    }
+        rc = df_train_bcast_model(st, err);
     if (rc)
         return rc;
     st->start_step = step;

@@ -30,6 +30,9 @@ typedef struct train_state {
     char last_checkpoint[DF_PATH_MAX + 64];
 } train_state;
 
+/* Rank 0's parameters, momentum and fixed Fastfood state to every rank. */
+int df_train_bcast_model(train_state *st, df_error *err);
+
 /* All ranks agree whether a local action succeeded. */
 int df_train_agree(df_dist *dist, int rc, df_error *err);
 
