@@ -22,6 +22,8 @@ conf=$DF_SRCDIR/conf/mnist-adaptive-fastfood-1024.conf
 skip() { echo "SKIP: $*"; exit 77; }
 elapsed() { echo "$((SECONDS - t0))s"; }
 [ "$(id -u)" -eq 0 ] || skip "starting a local Slurm needs root"
+command -v slurmctld >/dev/null || command -v apt-get >/dev/null ||
+    skip "Slurm is not installed and there is no apt-get to install it"
 [ -r "$sbatch_script" ] || { echo "FAIL: $sbatch_script missing" >&2; exit 1; }
 # a job running this test must not leak its own Slurm settings into ours
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^SLURM_' || true)
@@ -39,7 +41,8 @@ trap cleanup EXIT
 t0=$SECONDS
 
 # ---- bring Slurm up while the reference run trains ----
-bounded 90 bash "$slurm_dir/slurm-up.sh" "$SLURM_BASE" >"$TMP/slurm-up.log" 2>&1 &
+# (at least 2 CPUs on the node: the job asks for 2 tasks)
+SLURM_MIN_CPUS=2 bounded 90 bash "$slurm_dir/slurm-up.sh" "$SLURM_BASE" >"$TMP/slurm-up.log" 2>&1 &
 up_pid=$!
 
 opts=("${SAMPLE_DATA[@]}" --set "solver.iterations=$STEPS" --set "checkpoint.interval=$INTERVAL"
