@@ -70,7 +70,7 @@ static void usage_train(FILE *f)
 {
     fprintf(f,
 "Usage: deepfried train CONF [--set SECTION.KEY=VALUE]... [--resume auto|CKPT]\n"
-"                       [--quiet] [--dump-params FILE]\n"
+"                       [--quiet] [--profile] [--dump-params FILE]\n"
 "       mpirun -np P deepfried train CONF [...]\n"
 "\n"
 "Trains the network in CONF on its [data] with its [solver] settings.\n"
@@ -86,6 +86,8 @@ static void usage_train(FILE *f)
 "                   before it used); start fresh if there is none\n"
 "  --resume CKPT    continue from this checkpoint file\n"
 "  --quiet          no progress lines, only the final summary\n"
+"  --profile        time every layer's forward and backward; print each\n"
+"                   layer's share of the step at the end\n"
 "  --dump-params FILE  write the final parameters as raw float32 (the flat\n"
 "                   buffer, last layer first) for comparing runs\n"
 "  -h, --help       this text\n"
@@ -135,6 +137,7 @@ typedef struct cli_args {
     int help;
     const char *dump_params;
     const char *resume;
+    int profile;
 } cli_args;
 
 static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
@@ -157,6 +160,8 @@ static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
             a->overrides[a->n_overrides++] = kv;
         } else if (allow_quiet && !strcmp(s, "--quiet")) {
             a->quiet = 1;
+        } else if (allow_quiet && !strcmp(s, "--profile")) {
+            a->profile = 1;
         } else if (allow_quiet && !strcmp(s, "--dump-params")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "%s: --dump-params needs a FILE\n", prog);
@@ -253,7 +258,7 @@ static int cmd_train(int argc, char **argv)
     df_config *cfg = calloc(1, sizeof *cfg);
     int rc = cfg ? df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err)
                  : df_fail(&err, DF_ENOMEM, "out of memory");
-    df_train_opts opts = {a.quiet ? NULL : stdout, stderr, a.dump_params, -1, -1,
+    df_train_opts opts = {a.quiet ? NULL : stdout, stderr, a.dump_params, a.profile, -1, -1,
                           a.resume, &stop_signal};
     if (rc == DF_OK)
         rc = parse_fault_injection(&opts, &err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deepfried/rng.h"
 
@@ -289,6 +290,21 @@ void df_net_init_params(df_net *net, uint64_t seed)
 
 /* ---- forward and backward ---- */
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Seconds since *t; moves *t to now. */
+static double lap(double *t)
+{
+    double now = now_seconds(), dt = now - *t;
+    *t = now;
+    return dt;
+}
+
 static uint64_t point_id(const df_layer *l, int point)
 {
     return (uint64_t)l->index * 4 + (uint64_t)point;
@@ -320,6 +336,7 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
 {
     memcpy(net->acts[0], x, sizeof(float) * (size_t)N * net->layers[0].in_size);
     double loss = 0.0;
+    double t = net->profile ? now_seconds() : 0.0;
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
         const float *in = net->acts[i];
@@ -366,6 +383,8 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
             break;
         }
         }
+        if (net->profile)
+            l->seconds_forward += lap(&t);
     }
     return loss;
 }
@@ -376,6 +395,7 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
     (void)x;
     float *dout = NULL;
     int flip = 0;
+    double t = net->profile ? now_seconds() : 0.0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         df_layer *l = &net->layers[i];
         /* the first layer's input gradient is never used */
@@ -430,6 +450,8 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
             }
             break;
         }
+        if (net->profile)
+            l->seconds_backward += lap(&t);
         if (ready && l->param_count > 0)
             ready(ready_ctx, l->param_offset + l->param_count);
         dout = din;

@@ -452,6 +452,29 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
     return rc;
 }
 
+/* Where a training step's time goes, layer by layer (rank 0's view). */
+static void print_profile(const train_state *st, int64_t steps)
+{
+    const df_net *net = &st->net;
+    double total = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        total += net->layers[i].seconds_forward + net->layers[i].seconds_backward;
+    if (steps <= 0 || total <= 0)
+        return;
+    fprintf(st->log, "per-layer time over %lld steps (local batch %d):\n", (long long)steps,
+            st->local_batch);
+    fprintf(st->log, "  %-12s %-13s %12s %12s %7s\n", "layer", "type", "fwd ms/step",
+            "bwd ms/step", "share");
+    for (int i = 0; i < net->n_layers; i++) {
+        const df_layer *l = &net->layers[i];
+        double f = l->seconds_forward, b = l->seconds_backward;
+        fprintf(st->log, "  %-12s %-13s %12.3f %12.3f %6.1f%%\n", l->spec.name,
+                df_layer_type_name(l->spec.type), 1e3 * f / (double)steps,
+                1e3 * b / (double)steps, 100.0 * (f + b) / total);
+    }
+    fprintf(st->log, "  %-26s %25.3f\n", "all layers, ms/step", 1e3 * total / (double)steps);
+}
+
 /* Final evaluation, checkpoint and the cross-rank checksum. */
 static int finish(train_state *st, double seconds, double last_loss,
                   df_train_result *res, df_error *err)
@@ -460,6 +483,10 @@ static int finish(train_state *st, double seconds, double last_loss,
     df_dist *dist = st->dist;
     const int64_t iters = cfg->solver.iterations, B = cfg->solver.batch;
     const int64_t trained = iters - st->start_step;
+    if (st->log && st->opts->profile) {
+        print_profile(st, trained);
+        st->net.profile = 0;   /* evaluation is not training time */
+    }
     df_metrics_row row = {
         .step = iters, .epoch = (double)iters * B / (double)st->data.train.n,
         .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
@@ -510,6 +537,7 @@ int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
     st.dist = dist;
     st.log = dist->rank == 0 ? opts->log : NULL;
     int rc = setup(&st, err);
+    st.net.profile = opts->profile;
     if (rc == DF_OK)
         rc = df_train_resume(&st, err);
     if (rc == DF_OK && st.start_step == 0 && dist->rank == 0)

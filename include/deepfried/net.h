@@ -49,6 +49,8 @@ typedef struct df_layer {
     int32_t *argmax;                /* maxpool */
     float *mask[3];                 /* dropout masks (fastfood: in, perm, scale) */
     int mask_active;                /* forward applied the masks (train pass) */
+    double seconds_forward;         /* accumulated when net->profile is set */
+    double seconds_backward;
 } df_layer;
 
 typedef struct df_net {
@@ -61,6 +63,7 @@ typedef struct df_net {
     int n_classes;
     float *acts[DF_MAX_LAYERS + 1]; /* acts[i]: input of layer i; last: probs */
     float *dact[2];                 /* ping-pong activation gradients */
+    int profile;                    /* 1: time each layer's forward/backward */
 } df_net;
 
 /* What a forward pass needs to know besides the data. */

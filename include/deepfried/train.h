@@ -36,6 +36,7 @@ typedef struct df_train_opts {
     FILE *warn;                 /* warnings (rank 0), e.g. a damaged checkpoint
                                    skipped on resume; NULL: silent */
     const char *dump_params;    /* write final params as raw float32, or NULL */
+    int profile;                /* time each layer; table to log at the end */
     int64_t inject_nan_step;    /* testing aid: make this step's loss NaN ... */
     int inject_nan_rank;        /* ... on this rank (-1: never) */
     const char *resume;         /* NULL: fresh; "auto": latest in checkpoint.dir
