@@ -113,8 +113,7 @@ static int layer_alloc(df_layer *l, int max_batch, df_error *err)
     size_t N = (size_t)max_batch;
     switch (l->spec.type) {
     case DF_LAYER_CONV:
-        /* im2col of one sample at a time */
-        l->work = df_calloc(df_conv_col_size(&l->shape.conv), sizeof(float), err);
+        l->work = df_calloc(df_conv_work_size(&l->shape.conv, max_batch), sizeof(float), err);
         return l->work ? DF_OK : err->code;
     case DF_LAYER_MAXPOOL:
         l->argmax = df_calloc(N * l->out_size, sizeof(int32_t), err);

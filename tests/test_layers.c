@@ -72,7 +72,7 @@ static conv_fixture *conv_make(int N, int C, int H, int W, int OC, int K,
     f->w = falloc(f->n_w);
     f->b = falloc(OC);
     f->out = falloc(f->n_out);
-    f->col = falloc(df_conv_col_size(&f->s));
+    f->col = falloc(df_conv_work_size(&f->s, f->N));
     f->R = falloc(f->n_out);
     f->din = falloc(f->n_in);
     f->dw = falloc(f->n_w);

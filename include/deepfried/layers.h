@@ -27,17 +27,20 @@ typedef struct df_conv_shape {
 /* Fills OH, OW; returns 0, or -1 if the kernel does not fit the input. */
 int df_conv_shape_init(df_conv_shape *s, int C, int H, int W, int OC, int K,
                        int stride, int pad);
-/* Floats of im2col scratch one call needs: C*K*K*OH*OW. */
+/* Floats of im2col patches per sample: C*K*K*OH*OW. */
 size_t df_conv_col_size(const df_conv_shape *s);
+/* Floats of scratch a call on N samples needs: the batch's patches
+ * (C*K*K, N*OH*OW) and one (OC, N*OH*OW) product. */
+size_t df_conv_work_size(const df_conv_shape *s, int N);
 
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW) */
 void df_conv_forward(float *out, const float *in, const float *weight,
                      const float *bias, const df_conv_shape *s, int N,
-                     float *col);
+                     float *work);
 /* dout (N,OC,OH,OW) -> din (N,C,H,W) (=), dweight (OC,C,K,K) (+=), dbias (OC) (+=) */
 void df_conv_backward(float *din, float *dweight, float *dbias,
                       const float *dout, const float *in, const float *weight,
-                      const df_conv_shape *s, int N, float *col);
+                      const df_conv_shape *s, int N, float *work);
 
 /* ---- max pooling (Caffe's rounding: output size rounds up) ---- */
 typedef struct df_pool_shape {

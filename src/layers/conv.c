@@ -29,15 +29,23 @@ size_t df_conv_col_size(const df_conv_shape *s)
     return (size_t)s->C * s->K * s->K * s->OH * s->OW;
 }
 
-/* in (C,H,W) -> col (C*K*K, OH*OW); taps that fall in the padding read 0 */
-static void im2col(float *col, const float *in, const df_conv_shape *s)
+size_t df_conv_work_size(const df_conv_shape *s, int N)
+{
+    const size_t ohw = (size_t)s->OH * s->OW;
+    return (size_t)N * ohw * ((size_t)s->C * s->K * s->K + (size_t)s->OC);
+}
+
+/* in (C,H,W) -> rows of col: tap r of output position p at col[r*ld + p];
+ * taps that fall in the padding read 0. ld >= OH*OW lets the samples of a
+ * batch sit side by side in one matrix. */
+static void im2col(float *col, size_t ld, const float *in, const df_conv_shape *s)
 {
     const int K = s->K, OH = s->OH, OW = s->OW;
-    float *dst = col;
     for (int c = 0; c < s->C; c++) {
         const float *plane = in + (size_t)c * s->H * s->W;
         for (int ki = 0; ki < K; ki++) {
             for (int kj = 0; kj < K; kj++) {
+                float *dst = col + ((size_t)(c * K + ki) * K + kj) * ld;
                 for (int oh = 0; oh < OH; oh++) {
                     int h = oh * s->stride - s->pad + ki;
                     for (int ow = 0; ow < OW; ow++) {
@@ -52,16 +60,16 @@ static void im2col(float *col, const float *in, const df_conv_shape *s)
     }
 }
 
-/* col (C*K*K, OH*OW) -> din (C,H,W) (+=): the adjoint of im2col, so taps that
+/* The adjoint of im2col: rows of col -> din (C,H,W) (+=), so taps that
  * overlap sum and taps in the padding are dropped */
-static void col2im(float *din, const float *col, const df_conv_shape *s)
+static void col2im(float *din, const float *col, size_t ld, const df_conv_shape *s)
 {
     const int K = s->K, OH = s->OH, OW = s->OW;
-    const float *src = col;
     for (int c = 0; c < s->C; c++) {
         float *plane = din + (size_t)c * s->H * s->W;
         for (int ki = 0; ki < K; ki++) {
             for (int kj = 0; kj < K; kj++) {
+                const float *src = col + ((size_t)(c * K + ki) * K + kj) * ld;
                 for (int oh = 0; oh < OH; oh++) {
                     int h = oh * s->stride - s->pad + ki;
                     for (int ow = 0; ow < OW; ow++, src++) {
@@ -75,54 +83,71 @@ static void col2im(float *din, const float *col, const df_conv_shape *s)
     }
 }
 
+/* The whole batch's patches side by side: col (C*K*K, N*OH*OW). One wide
+ * GEMM over the batch runs much closer to the core's peak than N narrow
+ * ones (LeNet's conv2 is a 50x500 by 500x64 product per sample). */
+static void im2col_batch(float *col, const float *in, const df_conv_shape *s, int N)
+{
+    const size_t ohw = (size_t)s->OH * s->OW, ld = (size_t)N * ohw;
+    const size_t in_size = (size_t)s->C * s->H * s->W;
+    for (int n = 0; n < N; n++)
+        im2col(col + (size_t)n * ohw, ld, in + (size_t)n * in_size, s);
+}
+
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW);
- * col is scratch of df_conv_col_size floats */
+ * work: df_conv_work_size(s, N) floats of scratch */
 void df_conv_forward(float *out, const float *in, const float *weight,
                      const float *bias, const df_conv_shape *s, int N,
-                     float *col)
+                     float *work)
 {
-    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
-    const size_t in_size = (size_t)s->C * s->H * s->W;
-    const size_t out_size = (size_t)s->OC * ohw;
-    for (int n = 0; n < N; n++) {
-        float *out_n = out + n * out_size;
-        im2col(col, in + n * in_size, s);
-        /* seed with the bias so the GEMM can accumulate onto it (beta = 1) */
-        for (int oc = 0; oc < s->OC; oc++)
+    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW, cols = N * ohw;
+    float *col = work, *prod = work + (size_t)ckk * cols;   /* prod (OC, N*OHW) */
+    im2col_batch(col, in, s, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, cols, ckk,
+                1.0f, weight, ckk, col, cols, 0.0f, prod, cols);
+    /* (OC, N, OHW) -> (N, OC, OHW), adding the bias on the way */
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < s->OC; oc++) {
+            const float *src = prod + (size_t)oc * cols + (size_t)n * ohw;
+            float *dst = out + ((size_t)n * s->OC + oc) * ohw;
             for (int p = 0; p < ohw; p++)
-                out_n[(size_t)oc * ohw + p] = bias[oc];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, ohw, ckk,
-                    1.0f, weight, ckk, col, ohw, 1.0f, out_n, ohw);
-    }
+                dst[p] = src[p] + bias[oc];
+        }
 }
 
 /* dout (N,OC,OH,OW), in (N,C,H,W), weight (OC,C,K,K) -> din (N,C,H,W) (=),
- * dweight (OC,C,K,K) (+=), dbias (OC) (+=); din may be NULL */
+ * dweight (OC,C,K,K) (+=), dbias (OC) (+=); din may be NULL;
+ * work: df_conv_work_size(s, N) floats of scratch */
 void df_conv_backward(float *din, float *dweight, float *dbias,
                       const float *dout, const float *in, const float *weight,
-                      const df_conv_shape *s, int N, float *col)
+                      const df_conv_shape *s, int N, float *work)
 {
-    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
+    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW, cols = N * ohw;
     const size_t in_size = (size_t)s->C * s->H * s->W;
-    const size_t out_size = (size_t)s->OC * ohw;
-    for (int n = 0; n < N; n++) {
-        const float *dout_n = dout + n * out_size;
-        for (int oc = 0; oc < s->OC; oc++) {
-            float sum = 0.0f;
-            for (int p = 0; p < ohw; p++)
-                sum += dout_n[(size_t)oc * ohw + p];
-            dbias[oc] += sum;
+    float *col = work, *dprod = work + (size_t)ckk * cols;   /* (OC, N*OHW) */
+    /* (N, OC, OHW) -> (OC, N, OHW), summing the bias gradient on the way */
+    for (int oc = 0; oc < s->OC; oc++) {
+        float sum = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *src = dout + ((size_t)n * s->OC + oc) * ohw;
+            float *dst = dprod + (size_t)oc * cols + (size_t)n * ohw;
+            for (int p = 0; p < ohw; p++) {
+                dst[p] = src[p];
+                sum += src[p];
+            }
         }
-        /* recompute the patches rather than keep N of them alive */
-        im2col(col, in + n * in_size, s);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw,
-                    1.0f, dout_n, ohw, col, ohw, 1.0f, dweight, ckk);
-        if (din) {
-            float *din_n = din + n * in_size;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ohw,
-                        s->OC, 1.0f, weight, ckk, dout_n, ohw, 0.0f, col, ohw);
-            memset(din_n, 0, in_size * sizeof *din_n);
-            col2im(din_n, col, s);
-        }
+        dbias[oc] += sum;
     }
+    /* recompute the patches rather than rely on forward's scratch */
+    im2col_batch(col, in, s, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, cols,
+                1.0f, dprod, cols, col, cols, 1.0f, dweight, ckk);
+    if (!din)
+        return;
+    /* dcol = W^T dprod, into col's place */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, s->OC,
+                1.0f, weight, ckk, dprod, cols, 0.0f, col, cols);
+    memset(din, 0, (size_t)N * in_size * sizeof *din);
+    for (int n = 0; n < N; n++)
+        col2im(din + (size_t)n * in_size, col + (size_t)n * ohw, (size_t)cols, s);
 }
