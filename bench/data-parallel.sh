@@ -22,8 +22,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 # one run: prints "img/s wait_ms MB/step" from the steady-state progress lines
 run() {  # ranks threads conf dtype
-    local np=$1 threads=$2 conf=$3 dtype=$4
-    mpirun -np "$np" --bind-to none --oversubscribe "$bin" train "$root/conf/$conf.conf" "${data[@]}" \
+    local np=$1 threads=$2 conf=$3 dtype=$4 over=()
+    [ "$np" -gt "$(nproc)" ] && over=(--oversubscribe)
+    mpirun -np "$np" --bind-to none "${over[@]}" "$bin" train "$root/conf/$conf.conf" "${data[@]}" \
         --set solver.iterations="$steps" --set solver.display=50 --set solver.test_interval=0 \
         --set checkpoint.interval=0 --set run.threads="$threads" --set comm.dtype="$dtype" \
         --set "run.dir=$tmp/run" >"$tmp/out" 2>&1
