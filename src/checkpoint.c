@@ -848,7 +848,16 @@ static int read_vlen_string(const ck *c, hid_t obj, int is_attr, hid_t ftype, co
 static int read_fixed_string(const ck *c, hid_t obj, int is_attr, hid_t t, const char *what,
                              char **out)
 {
-    char *buf = df_calloc(H5Tget_size(t) + 1, 1, c->err);
+    size_t size = H5Tget_size(t);
+    /* A dataset's string must be in the file: HDF5 1.10 sizes the read from
+     * the type but copies from the chunk as stored, and read past its own
+     * buffer when a damaged type said more (fuzz_checkpoint,
+     * tests/fuzz/regressions/checkpoint/config-string-longer-than-stored) */
+    if (!is_attr && H5Dget_storage_size(obj) < size)
+        return df_fail(c->err, DF_EINPUT,
+                       "%s: %s: its type says %zu bytes but the file holds %llu (file damaged?)",
+                       c->path, what, size, (unsigned long long)H5Dget_storage_size(obj));
+    char *buf = df_calloc(size + 1, 1, c->err);
     if (!buf)
         return DF_ENOMEM;
     if (read_raw(obj, is_attr, t, buf) < 0) {
@@ -1073,16 +1082,26 @@ static int check_shape(const ck *c, hid_t dset, const want *w)
                    c->path, w->what, a, b);
 }
 
+/* The kind and the element size the writer uses (float32, int32,
+ * float64). The size matters beyond the format: HDF5 1.10 sizes its
+ * conversion from the stored element size but reads the chunk as stored,
+ * so a damaged size made it read past its own buffer (fuzz_checkpoint,
+ * tests/fuzz/regressions/checkpoint/perm-element-size-63). */
 static int check_class(const ck *c, hid_t dset, const want *w)
 {
     hid_t t = H5Dget_type(dset);
     H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    size_t size = t < 0 ? 0 : H5Tget_size(t), want_size = H5Tget_size(w->mtype);
     if (t >= 0)
         H5Tclose(t);
-    if (cls == w->cls)
-        return DF_OK;
-    return df_fail(c->err, DF_EINPUT, "%s: dataset %s is not of %s type", c->path, w->dpath,
-                   w->cls == H5T_FLOAT ? "floating-point" : "integer");
+    if (cls != w->cls)
+        return df_fail(c->err, DF_EINPUT, "%s: dataset %s is not of %s type", c->path,
+                       w->dpath, w->cls == H5T_FLOAT ? "floating-point" : "integer");
+    if (size != want_size)
+        return df_fail(c->err, DF_EINPUT,
+                       "%s: dataset %s has %zu-byte elements, not %zu as deepfried writes",
+                       c->path, w->dpath, size, want_size);
+    return DF_OK;
 }
 
 /* Read the dataset w describes into buf after checking that it exists and

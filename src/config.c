@@ -420,10 +420,13 @@ static int choice_index(const char *const *choices, span v)
 }
 
 /* A string value must survive df_config_to_text: no control bytes, and
- * nothing that the reader would take for a trailing comment. Returns a
- * reason or NULL. */
+ * nothing that the reader would take for a trailing comment. That
+ * includes a leading '#' or ';': "key =#x" reads as "#x", but the writer's
+ * "key = #x" would read back as a comment. Returns a reason or NULL. */
 static const char *unwritable_reason(span v)
 {
+    if (v.n && (v.p[0] == '#' || v.p[0] == ';'))
+        return "starts with '#' or ';', which starts a comment";
     for (size_t i = 0; i < v.n; i++) {
         if (iscntrl((unsigned char)v.p[i]))
             return "contains a control character";

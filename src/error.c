@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int df_fail(df_error *err, int code, const char *fmt, ...)
 {
@@ -32,8 +33,16 @@ void *df_calloc(size_t n, size_t size, df_error *err)
         df_fail(err, DF_ENOMEM, "allocation of %zu x %zu bytes overflows", n, size);
         return NULL;
     }
-    void *p = calloc(bytes ? bytes : 1, 1);
-    if (!p)
+    /* 64-byte aligned (a cache line, one zmm): large blocks from calloc
+     * start 16 bytes into a page, and the FWHT kernels then split every
+     * vector access across two lines, measured 9-14% slower with AVX-512
+     * and 30% with AVX2 (docs/performance.md). free() releases it. */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+        p = NULL;
+    if (p)
+        memset(p, 0, bytes);
+    else
         df_fail(err, DF_ENOMEM, "out of memory allocating %zu bytes", bytes);
     return p;
 }

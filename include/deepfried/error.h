@@ -27,7 +27,8 @@ int df_fail(df_error *err, int code, const char *fmt, ...)
 /* Overflow-checked size arithmetic: return 0 and store the result, or -1. */
 int df_mul_size(size_t a, size_t b, size_t *out);
 
-/* calloc that reports failure through err; n*size is overflow checked. */
+/* calloc that reports failure through err; n*size is overflow checked;
+ * 64-byte aligned. Release with free(). */
 void *df_calloc(size_t n, size_t size, df_error *err);
 
 #endif

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Rebuild the seed corpus in tests/fuzz/corpus/ (checked in; run by hand
+# when a reader's format changes). Small on purpose: each file < 64 KB.
+#   tests/fuzz/make-corpus.sh BUILDDIR      # BUILDDIR holds a built deepfried
+#   config/      conf files, and one with --set overrides after NUL bytes
+#   idx/         tiny image+label pairs from the MNIST sample, stored each
+#                way fuzz_idx.c's first byte can say (plain, raw .gz,
+#                compressed by the harness, .gz sibling)
+#   checkpoint/  real checkpoints of fuzz_checkpoint.c's two tiny nets,
+#                written by deepfried train
+set -euo pipefail
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=$(cd "${1:?usage: make-corpus.sh BUILDDIR}" && pwd)/deepfried
+[ -x "$bin" ] || { echo "no deepfried program in $1" >&2; exit 1; }
+out="$src/tests/fuzz/corpus"
+sample="$src/data/mnist-sample"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- config ----
+rm -f "$out"/config/*
+mkdir -p "$out/config"
+for c in mnist-lenet-reference mnist-adaptive-fastfood-1024-dropout mnist-fastfood-2048 \
+         fashion-mnist-adaptive-fastfood-1024; do
+    cp "$src/conf/$c.conf" "$out/config/$c.conf"
+done
+{ cat "$src/conf/mnist-fastfood-1024.conf"
+  printf '\0solver.lr_policy=step\0solver.stepsize=100\0ff.sigma=0.05\0layer.ip2.outputs=10'
+} >"$out/config/fastfood-1024-with-overrides"
+
+# ---- idx ----
+# the first n items of the sample, with the header's count set to n
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+le16() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))"; }
+images() { # n rows cols: n images from the sample (28x28) or synthetic
+    if [ "$2" -eq 28 ]; then
+        { be32 $((0x803)); be32 "$1"; be32 28; be32 28
+          head -c $((16 + $1 * 784)) "$tmp/train-images" | tail -c $(($1 * 784)); }
+    else
+        { be32 $((0x803)); be32 "$1"; be32 "$2"; be32 "$3"
+          head -c $((16 + $1 * $2 * $3)) "$tmp/train-images" | tail -c $(($1 * $2 * $3)); }
+    fi
+}
+labels() { { be32 $((0x801)); be32 "$1"
+             head -c $((8 + $1)) "$tmp/train-labels" | tail -c "$1"; }; }
+seed() { # name mode images-file labels-file
+    { printf "\\x$(printf %02x "$2")"; le16 "$(stat -c %s "$3")"; cat "$3" "$4"; } >"$out/idx/$1"
+}
+rm -f "$out"/idx/*
+mkdir -p "$out/idx"
+# (whole files first: a reader closing a pipe early would trip pipefail)
+gzip -dc "$sample/train-images-idx3-ubyte.gz" >"$tmp/train-images"
+gzip -dc "$sample/train-labels-idx1-ubyte.gz" >"$tmp/train-labels"
+images 3 28 28 >"$tmp/im3"; labels 3 >"$tmp/lb3"
+images 4 2 3 >"$tmp/im4"; labels 4 >"$tmp/lb4"
+gzip -9nc "$tmp/im3" >"$tmp/im3.gz"; gzip -9nc "$tmp/lb3" >"$tmp/lb3.gz"
+seed mnist3-plain 0 "$tmp/im3" "$tmp/lb3"               # both plain
+seed mnist3-rawgz $((1 | 1 << 2)) "$tmp/im3.gz" "$tmp/lb3.gz"   # gzip bytes in *.gz files
+seed mnist3-gzip $((2 | 2 << 2 | 16)) "$tmp/im3" "$tmp/lb3"    # compressed by the harness, 10 classes
+seed mnist3-sibling $((3 | 0 << 2)) "$tmp/im3" "$tmp/lb3"     # images found as the .gz sibling
+seed tiny4-2x3-plain 0 "$tmp/im4" "$tmp/lb4"
+seed tiny4-2x3-mixed $((0 | 2 << 2)) "$tmp/im4" "$tmp/lb4"
+
+# ---- checkpoint ----
+# The nets of fuzz_checkpoint.c's TINY_CONF: keep the two in step.
+tiny_conf() { cat <<CONF
+[run]
+name = fuzz-tiny
+seed = 3
+[data]
+train_images = train-images-idx3-ubyte.gz
+train_labels = train-labels-idx1-ubyte.gz
+test_images = t10k-images-idx3-ubyte.gz
+test_labels = t10k-labels-idx1-ubyte.gz
+[solver]
+batch = 16
+iterations = 20
+display = 5
+test_interval = 10
+[checkpoint]
+interval = 10
+[layer pool]
+type = maxpool
+kernel = 4
+[layer ff]
+type = fastfood
+features = 10
+adaptive = $1
+sigma = 0.1
+[layer loss]
+type = softmax_loss
+CONF
+}
+rm -f "$out"/checkpoint/*
+mkdir -p "$out/checkpoint"
+for kind in adaptive fixed; do
+    flag=true; [ "$kind" = fixed ] && flag=false
+    tiny_conf "$flag" >"$tmp/$kind.conf"
+    # run from the sample directory: the stored config names no path of this machine
+    (cd "$sample" && OPENBLAS_NUM_THREADS=1 "$bin" train "$tmp/$kind.conf" --set "run.dir=$tmp/run-$kind" \
+        --set run.threads=1) >"$tmp/$kind.out" 2>&1 || { cat "$tmp/$kind.out" >&2; exit 1; }
+    cp "$tmp/run-$kind/$(cat "$tmp/run-$kind/latest")" "$out/checkpoint/$kind.h5"
+done
+
+find "$out" -type f -size +64k -printf 'too large: %p (%s bytes)\n' | grep . >&2 && exit 1
+du -sh "$out"
+ls -l "$out"/*
