@@ -56,11 +56,15 @@ static inline void fuzz_remove_dir(void)
 }
 
 /* A directory on tmpfs when there is one (files are rewritten for every
- * input), made once per process. */
+ * input), made once per process, under $DF_FUZZ_TMP when set (run.sh sets
+ * it and removes it afterwards: a crashing or killed process leaves its
+ * directory behind). */
 static inline const char *fuzz_dir(void)
 {
     if (!fuzz_scratch[0]) {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        const char *base = getenv("DF_FUZZ_TMP");
+        if (!base || !*base)
+            base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(fuzz_scratch, sizeof fuzz_scratch, "%s/df-fuzz-XXXXXX", base);
         FUZZ_CHECK(mkdtemp(fuzz_scratch) != NULL, "cannot make a scratch directory");
         atexit(fuzz_remove_dir);

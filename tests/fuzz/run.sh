@@ -76,6 +76,12 @@ export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:fast_unwind
 export LSAN_OPTIONS="suppressions=$src/tests/sanitizers/lsan.supp:${LSAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export OPENBLAS_NUM_THREADS=1
+# the harnesses' scratch files, gone after the run even if inputs crashed
+scratch_base=/dev/shm
+[ -w "$scratch_base" ] || scratch_base=${TMPDIR:-/tmp}
+DF_FUZZ_TMP=$(mktemp -d "$scratch_base/df-fuzz-run.XXXXXX")
+export DF_FUZZ_TMP
+trap 'rm -rf "$DF_FUZZ_TMP"' EXIT
 out="$build/fuzz-$name.log"
 log "fuzz_$name for $seconds s (log: $out)"
 status=0
