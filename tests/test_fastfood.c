@@ -146,6 +146,14 @@ static void fastfood_matches_explicit_matrix_fewer_outputs(void **state)
     check_matches_explicit_matrix(100, 40);  /* d 128, k 1, n < d */
 }
 
+/* d 512: the vectorised FWHT paths (d >= 256) and elementwise loops with
+ * a cut last block (700 = 512 + 188, not a multiple of 16) */
+static void fastfood_matches_explicit_matrix_at_vector_sizes(void **state)
+{
+    (void)state;
+    check_matches_explicit_matrix(300, 700);
+}
+
 /* ---- finite differences ---- */
 static ff_case *g_case;
 
@@ -194,6 +202,7 @@ static void fastfood_gradients_with_dropout_match_finite_differences(void **stat
 {
     (void)state;
     check_gradients(13, 40, 1);
+    check_gradients(300, 700, 1);   /* d 512, as above */
 }
 
 static void fastfood_backward_accumulates_parameter_gradients(void **state)
@@ -269,6 +278,7 @@ int main(void)
         cmocka_unit_test(fastfood_matches_explicit_matrix_padded_input),
         cmocka_unit_test(fastfood_matches_explicit_matrix_several_blocks_cut),
         cmocka_unit_test(fastfood_matches_explicit_matrix_fewer_outputs),
+        cmocka_unit_test(fastfood_matches_explicit_matrix_at_vector_sizes),
         cmocka_unit_test(fastfood_gradients_match_finite_differences),
         cmocka_unit_test(fastfood_gradients_with_dropout_match_finite_differences),
         cmocka_unit_test(fastfood_backward_accumulates_parameter_gradients),
