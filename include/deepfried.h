@@ -4,6 +4,7 @@
 #define DEEPFRIED_H
 
 #include "deepfried/checkpoint.h"
+#include "deepfried/compress.h"
 #include "deepfried/config.h"
 #include "deepfried/data.h"
 #include "deepfried/dist.h"
@@ -16,6 +17,7 @@
 #include "deepfried/net.h"
 #include "deepfried/rng.h"
 #include "deepfried/solver.h"
+#include "deepfried/svd.h"
 #include "deepfried/train.h"
 
 /* Exit statuses of the deepfried program (documented in --help). */

@@ -1,8 +1,11 @@
 /* HDF5 checkpoints: the layout and the atomic save, the validating load,
  * and the listing that resume walks (see include/deepfried/checkpoint.h and
  * docs/checkpoint-format.md). The only file besides the data reader that
- * calls HDF5. Every HDF5 failure becomes one df_error line naming the file,
- * the object and the cause; HDF5's own stack printing is switched off. */
+ * calls HDF5. The file is built and read in memory; its first 512 bytes
+ * (HDF5's user block) are the integrity header of checkpoint_seal.c, which
+ * a load verifies before HDF5 sees any byte. Every HDF5 failure becomes one
+ * df_error line naming the file, the object and the cause; HDF5's own stack
+ * printing is switched off. */
 #include "config.h"
 #include "deepfried/checkpoint.h"
 
@@ -297,16 +300,29 @@ static int scan_dir(const char *dir, scan *s, df_error *err)
 }
 
 /* The checkpoint name that <dir>/latest holds, if it holds a well-formed
- * one (never a path: a pointer cannot lead outside dir). */
+ * one (never a path: a pointer cannot lead outside dir). Only a regular
+ * file counts: O_NONBLOCK, so that a FIFO there cannot hang the open. A
+ * name is at most NAME_MAX_LEN - 1 bytes; more is not ours. */
 static int read_latest(const char *dir, char *name, size_t cap)
 {
     char path[DF_PATH_MAX + 64], buf[NAME_MAX_LEN + 2];
     snprintf(path, sizeof path, "%s/latest", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
+    struct stat st;
+    size_t n = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        while (n < sizeof buf - 1) {
+            ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+        }
+    }
+    close(fd);
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
     if (parse_name(buf, 0) < 0 || strlen(buf) >= cap)
@@ -640,20 +656,25 @@ static size_t size_guess(const df_net *net, const float *momentum, const df_metr
     return 4 * floats + N_METRIC_COLS * 8 * rows + ((size_t)1 << 20);
 }
 
-/* The bytes of the open in-memory file, flushed, malloc'ed into *image. */
-static int take_image(writer *w, char **image, size_t *size)
+/* The bytes of the open in-memory file, flushed, malloc'ed into *image
+ * behind room for the integrity header, which fills that room: the file as
+ * it goes to disk. H5Fget_file_image gives the HDF5 part, from the
+ * superblock on, without the user block. */
+static int take_image(writer *w, unsigned char **image, size_t *size)
 {
     if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0)
         return fail_h5(&w->c, DF_ESYS, "cannot flush the in-memory file");
     ssize_t n = H5Fget_file_image(w->file, NULL, 0);
     if (n <= 0)
         return fail_h5(&w->c, DF_ESYS, "cannot take the file image");
-    if (!(*image = malloc((size_t)n)))
-        return df_fail(w->c.err, DF_ENOMEM, "%s: out of memory for a %zd-byte checkpoint",
-                       w->c.path, n);
-    if (H5Fget_file_image(w->file, *image, (size_t)n) != n)
+    size_t total = (size_t)n + DF_CKPT_HEADER_BYTES;
+    if (!(*image = malloc(total)))
+        return df_fail(w->c.err, DF_ENOMEM, "%s: out of memory for a %zu-byte checkpoint",
+                       w->c.path, total);
+    if (H5Fget_file_image(w->file, *image + DF_CKPT_HEADER_BYTES, (size_t)n) != n)
         return fail_h5(&w->c, DF_ESYS, "cannot take the file image");
-    *size = (size_t)n;
+    df_checkpoint_seal(*image, total);
+    *size = total;
     return DF_OK;
 }
 
@@ -662,21 +683,31 @@ static int take_image(writer *w, char **image, size_t *size)
  * file it holds open fails (disk full), it keeps the file open with no way
  * to abandon it, and crashes at exit trying to flush it again. The disk
  * writes are ours, with plain errno. Costs a second copy of the file in
- * memory for a moment. */
+ * memory for a moment. The file has a 512-byte user block (HDF5 puts its
+ * superblock after it) for the integrity header. The default (earliest)
+ * format bounds: with H5F_LIBVER_LATEST HDF5 1.10 would checksum its own
+ * metadata, but the image H5Fget_file_image takes of an open file then
+ * has a superblock that fails its checksum (measured); the integrity
+ * header covers every byte anyway. */
 static int build_image(const char *path, const df_net *net, const float *momentum,
                        const df_config *cfg, const df_metrics *metrics,
-                       const df_ckpt_meta *meta, char **image, size_t *size, df_error *err)
+                       const df_ckpt_meta *meta, unsigned char **image, size_t *size,
+                       df_error *err)
 {
     writer w = {{path, err}, -1, -1};
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_core(fapl, size_guess(net, momentum, metrics), 0) < 0) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl < 0 || fcpl < 0 || H5Pset_fapl_core(fapl, size_guess(net, momentum, metrics), 0) < 0 ||
+        H5Pset_userblock(fcpl, DF_CKPT_HEADER_BYTES) < 0) {
         int rc = fail_h5(&w.c, DF_ESYS, "cannot set up the HDF5 file access");
         if (fapl >= 0)
             H5Pclose(fapl);
+        if (fcpl >= 0)
+            H5Pclose(fcpl);
         return rc;
     }
-    w.file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    w.file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
+    H5Pclose(fcpl);
     if (w.file < 0)
         return fail_h5(&w.c, DF_ESYS, "cannot create an HDF5 file in memory");
     w.lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -697,12 +728,13 @@ static int build_image(const char *path, const df_net *net, const float *momentu
 }
 
 /* image -> path, fsync'ed: after this the bytes are on the disk. */
-static int write_image(const char *path, const char *image, size_t size, df_error *err)
+static int write_image(const char *path, const unsigned char *image, size_t size,
+                       df_error *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return fail_sys(err, path, "cannot create");
-    if (write_all(fd, image, size) != 0 || fsync(fd) != 0) {
+    if (write_all(fd, (const char *)image, size) != 0 || fsync(fd) != 0) {
         int rc = fail_sys(err, path, "cannot write");
         close(fd);
         return rc;
@@ -714,7 +746,7 @@ static int write_file(const char *path, const df_net *net, const float *momentum
                       const df_config *cfg, const df_metrics *metrics,
                       const df_ckpt_meta *meta, df_error *err)
 {
-    char *image = NULL;
+    unsigned char *image = NULL;
     size_t size = 0;
     int rc = build_image(path, net, momentum, cfg, metrics, meta, &image, &size, err);
     if (rc == DF_OK)
@@ -983,34 +1015,106 @@ static int read_meta(const ck *c, hid_t file, df_ckpt_meta *m)
     return rc;
 }
 
-/* Open read-only and check it is a checkpoint of a version we read;
- * meta (may be NULL) gets the root attributes. */
-static int open_checkpoint(const ck *c, hid_t *file, df_ckpt_meta *meta)
+/* ---- opening the verified bytes ---- */
+
+/* The file's bytes, read and verified (df_checkpoint_read_file). HDF5
+ * reads them where they are: the file image callbacks below hand it this
+ * buffer wherever it would otherwise copy the image (into the access
+ * property lists, into the core driver), so a load holds the file once.
+ * The buffer outlives the HDF5 file (freed after H5Fclose), and a file
+ * opened read-only is never written to or resized. */
+typedef struct image {
+    unsigned char *bytes;
+    size_t size;
+} image;
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    const image *im = udata;
+    (void)op;
+    return size == im->size ? im->bytes : NULL;
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata)
+{
+    (void)size, (void)op, (void)udata;
+    return dest == src ? dest : NULL;   /* both are the buffer: nothing to copy */
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)size, (void)op, (void)udata;
+    return NULL;    /* read-only: never asked */
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)op, (void)udata;
+    return 0;       /* the caller frees the buffer after H5Fclose */
+}
+
+static void *image_udata_copy(void *udata)
+{
+    return udata;
+}
+
+static herr_t image_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
+/* The verified bytes as a read-only HDF5 file (the core driver). The core
+ * driver refuses an image under the name of an existing file and tells
+ * open files apart by name: a name that cannot exist, one per open. */
+static int open_image(const ck *c, image *im, hid_t *file)
+{
+    static unsigned serial;
+    H5FD_file_image_callbacks_t callbacks = {image_malloc, image_memcpy, image_realloc,
+                                             image_free, image_udata_copy, image_udata_free,
+                                             im};
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
+        H5Pset_file_image_callbacks(fapl, &callbacks) < 0 ||
+        H5Pset_file_image(fapl, im->bytes, im->size) < 0) {
+        int rc = fail_h5(c, DF_ESYS, "cannot set up reading the file in memory");
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        return rc;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "/dev/null/deepfried-checkpoint-%u", ++serial);
+    *file = H5Fopen(name, H5F_ACC_RDONLY, fapl);
+    int rc = *file < 0 ? fail_h5(c, DF_EINPUT, "unreadable HDF5 file behind a matching "
+                                 "integrity header (not written by deepfried?)")
+                       : DF_OK;
+    H5Pclose(fapl);
+    return rc;
+}
+
+/* Read and verify the file, open it and check it is a checkpoint of a
+ * version we read; meta (may be NULL) gets the root attributes. On success
+ * the caller closes *file, then frees im->bytes. */
+static int open_checkpoint(const ck *c, image *im, hid_t *file, df_ckpt_meta *meta)
 {
     h5_quiet();
     *file = -1;
-    int fd = open(c->path, O_RDONLY);
-    if (fd < 0)
-        return df_fail(c->err, errno == ENOENT || errno == ENOTDIR ? DF_EINPUT : DF_ESYS,
-                       "%s: cannot open checkpoint: %s", c->path, strerror(errno));
-    struct stat st;
-    int is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-    close(fd);
-    if (is_dir)
-        return df_fail(c->err, DF_EINPUT, "%s: is a directory, not a checkpoint", c->path);
-    /* no signature at all: truncated to nothing, or another kind of file */
-    if (H5Fis_hdf5(c->path) <= 0)
-        return df_fail(c->err, DF_EINPUT, "%s: truncated or not an HDF5 file", c->path);
-    *file = H5Fopen(c->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (*file < 0)
-        return fail_h5(c, DF_EINPUT, "truncated or damaged HDF5 file");
+    int rc = df_checkpoint_read_file(c->path, &im->bytes, &im->size, c->err);
+    if (rc)
+        return rc;
+    rc = open_image(c, im, file);
     df_ckpt_meta scratch;
-    int rc = check_format(c, *file);
+    if (rc == DF_OK)
+        rc = check_format(c, *file);
     if (rc == DF_OK)
         rc = read_meta(c, *file, meta ? meta : &scratch);
     if (rc) {
-        H5Fclose(*file);
+        if (*file >= 0)
+            H5Fclose(*file);
         *file = -1;
+        free(im->bytes);
+        im->bytes = NULL;
     }
     return rc;
 }
@@ -1020,8 +1124,9 @@ int df_checkpoint_read_config(const char *path, char **config_text,
 {
     ck c = {path, err};
     hid_t file;
+    image im;
     *config_text = NULL;
-    int rc = open_checkpoint(&c, &file, meta);
+    int rc = open_checkpoint(&c, &im, &file, meta);
     if (rc)
         return rc;
     if (!path_exists(file, "/config")) {
@@ -1036,6 +1141,7 @@ int df_checkpoint_read_config(const char *path, char **config_text,
             H5Dclose(d);
     }
     H5Fclose(file);
+    free(im.bytes);
     return rc;
 }
 
@@ -1374,12 +1480,14 @@ int df_checkpoint_load(const char *path, df_net *net, float *momentum,
     scratch s;
     int rc = scratch_alloc(&s, net, momentum != NULL, err);
     hid_t file = -1;
+    image im = {NULL, 0};
     if (rc == DF_OK)
-        rc = open_checkpoint(&c, &file, &s.meta);
+        rc = open_checkpoint(&c, &im, &file, &s.meta);
     if (rc == DF_OK)
         rc = read_all(&c, file, net, momentum != NULL, metrics != NULL, &s);
     if (file >= 0 && H5Fclose(file) < 0 && rc == DF_OK)
         rc = fail_h5(&c, DF_EINPUT, "cannot close");
+    free(im.bytes);
     if (rc == DF_OK)
         commit(net, momentum, metrics, meta, &s);
     scratch_free(&s);

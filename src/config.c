@@ -133,6 +133,7 @@ static const key_def layer_keys[] = {
     { SEC_LAYER, "pad", V_INT, LAY(pad), 0, MAX_KERNEL, NOFLT, NULL, GEOMETRY },
     { SEC_LAYER, "weight_filler", V_NAME, LAY(weight_filler), NOINT, NOFLT, filler_names, WEIGHTED },
     { SEC_LAYER, "weight_std", V_FLOAT, LAY(weight_std), NOINT, 0.0, INFINITY, LO_OPEN, NULL, WEIGHTED },
+    { SEC_LAYER, "bias", V_BOOL, LAY(bias), NOINT, NOFLT, NULL, BIT(DENSE) },
     { SEC_LAYER, "features", V_INT, LAY(features), 1, MAX_WIDTH, NOFLT, NULL, BIT(FASTFOOD) },
     { SEC_LAYER, "adaptive", V_BOOL, LAY(adaptive), NOINT, NOFLT, NULL, BIT(FASTFOOD) },
     { SEC_LAYER, "sigma", V_FLOAT, LAY(sigma), NOINT, 0.0, INFINITY, LO_OPEN, NULL, BIT(FASTFOOD) },
@@ -662,6 +663,7 @@ static void layer_defaults(df_layer_spec *l)
     l->bias_lr_mult = 2.0f;
     l->decay_mult = 1.0f;
     l->bias_decay_mult = 1.0f;
+    l->bias = 1;
     l->adaptive = 1;
     l->ratio = 0.5f;
 }

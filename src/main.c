@@ -7,6 +7,8 @@
 
 #include "config.h"
 #include "deepfried.h"
+#include "deepfried/cli_args.h"
+#include "deepfried/compress.h"
 #include "deepfried/model.h"
 
 #define MAX_OVERRIDES 256
@@ -50,9 +52,14 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n"
 "  train CONF      train the network CONF describes (data-parallel under mpirun)\n"
+"  train CKPT      fine-tune: train the checkpoint's stored network from its\n"
+"                  parameters, at step 0 (e.g. after compress)\n"
 "  eval CKPT       test error of a checkpoint's model on its test set\n"
 "  inspect FILE    layers, output shapes, trainable parameter counts of a config\n"
 "                  or a checkpoint (with its step and metrics)\n"
+"  compress CKPT --layer NAME --rank K -o OUT.h5\n"
+"                  replace a trained dense layer by its rank-K SVD (two dense\n"
+"                  layers), written as a new checkpoint to fine-tune\n"
 "\n"
 "Options:\n"
 "  -h, --help      this text; 'deepfried COMMAND --help' for a command's options\n"
@@ -71,11 +78,24 @@ static void usage_train(FILE *f)
     fprintf(f,
 "Usage: deepfried train CONF [--set SECTION.KEY=VALUE]... [--resume auto|CKPT]\n"
 "                       [--quiet] [--profile] [--dump-params FILE]\n"
-"       mpirun -np P deepfried train CONF [...]\n"
+"       deepfried train FROM.h5 [--set SECTION.KEY=VALUE]... [--resume auto] [...]\n"
+"       mpirun -np P deepfried train CONF|FROM.h5 [...]\n"
 "\n"
 "Trains the network in CONF on its [data] with its [solver] settings.\n"
 "Under mpirun every rank takes solver.batch / P items of each global batch\n"
 "and gradients are summed over ranks, so any P trains the same model.\n"
+"\n"
+"Fine-tuning: given a checkpoint FROM.h5 instead of CONF (e.g. one written by\n"
+"'deepfried compress'), trains the network stored in it with its stored\n"
+"config, starting from its parameters at step 0 with fresh momentum and an\n"
+"empty history. --set changes the stored config, e.g.\n"
+"  deepfried train lenet-ip1-rank100.h5 --set solver.iterations=2000 \\\n"
+"      --set solver.base_lr=0.001\n"
+"The run directory is runs/<run.name> (the stored name; for a compressed\n"
+"checkpoint RUN-LAYER-rankK) unless --set run.dir says otherwise; FROM.h5\n"
+"must not lie in it (give the run a new --set run.name). The same command\n"
+"with --resume auto continues the fine-tuning run from its newest\n"
+"checkpoint, or starts it from FROM.h5 if there is none.\n"
 "\n"
 "Options:\n"
 "  --set KEY=VALUE  override one config key, e.g. --set solver.batch=128,\n"
@@ -128,65 +148,46 @@ static void usage_eval(FILE *f)
 "prints 'test error X.XX%% on N images'.\n");
 }
 
-/* Options shared by train and inspect. */
-typedef struct cli_args {
-    const char *conf;
-    const char *overrides[MAX_OVERRIDES];
-    int n_overrides;
-    int quiet;
-    int help;
-    const char *dump_params;
-    const char *resume;
-    int profile;
-} cli_args;
+static void usage_compress(FILE *f)
+{
+    fprintf(f,
+"Usage: deepfried compress CKPT --layer NAME --rank K -o OUT.h5 [--force]\n"
+"                          [--set SECTION.KEY=VALUE]...\n"
+"\n"
+"Replaces the trained dense layer NAME of checkpoint CKPT, weight W with m\n"
+"outputs and n inputs, by its rank-K truncated SVD W ~ (U_K S_K^1/2)(S_K^1/2 V_K^T)\n"
+"as two dense layers, NAME_svd (n -> K, no bias) then NAME (K -> m, keeping\n"
+"NAME's bias), and writes the result to OUT.h5 as a checkpoint (paper\n"
+"Section 7). The layer's parameters go from m n + m to K (m + n) + m, fewer\n"
+"when K < m n / (m + n). OUT.h5 stores CKPT's config with the layer\n"
+"replaced and run.name RUN-NAME-rankK (run.dir: runs/<that>), every other\n"
+"layer's parameters, step 0, zero momentum and no metrics.\n"
+"\n"
+"Options:\n"
+"  --layer NAME     the dense layer to factor (e.g. ip1)\n"
+"  --rank K         singular values kept, 1 <= K < min(m, n)\n"
+"  -o, --output OUT.h5  the checkpoint to write; an existing file is refused\n"
+"  --force          replace OUT.h5 if it exists\n"
+"  --set KEY=VALUE  override a key of the stored config (kept in OUT.h5), e.g.\n"
+"                   data paths when the stored ones do not exist here\n"
+"  -h, --help       this text\n"
+"\n"
+"Prints the layer's shape, the parameter counts before and after (layer and\n"
+"network), the relative Frobenius error ||W - W_K||_F / ||W||_F and the share\n"
+"of the energy (sum of squared singular values) kept. Then:\n"
+"  deepfried eval OUT.h5         test error before fine-tuning\n"
+"  deepfried train OUT.h5 --set solver.iterations=2000 --set solver.base_lr=0.001\n"
+"                                fine-tune (see 'deepfried train --help')\n");
+}
+
+/* Options shared by train and inspect (parsed in src/cli_args.c). */
+typedef df_cli_args cli_args;
 
 static int parse_args(int argc, char **argv, cli_args *a, int allow_quiet)
 {
-    memset(a, 0, sizeof *a);
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            a->help = 1;
-        } else if (!strcmp(s, "--set") || !strncmp(s, "--set=", 6)) {
-            const char *kv = s[5] == '=' ? s + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!kv) {
-                fprintf(stderr, "%s: --set needs SECTION.KEY=VALUE\n", prog);
-                return DF_EXIT_BAD_INPUT;
-            }
-            if (a->n_overrides == MAX_OVERRIDES) {
-                fprintf(stderr, "%s: more than %d --set options\n", prog, MAX_OVERRIDES);
-                return DF_EXIT_BAD_INPUT;
-            }
-            a->overrides[a->n_overrides++] = kv;
-        } else if (allow_quiet && !strcmp(s, "--quiet")) {
-            a->quiet = 1;
-        } else if (allow_quiet && !strcmp(s, "--profile")) {
-            a->profile = 1;
-        } else if (allow_quiet && !strcmp(s, "--dump-params")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "%s: --dump-params needs a FILE\n", prog);
-                return DF_EXIT_BAD_INPUT;
-            }
-            a->dump_params = argv[++i];
-        } else if (allow_quiet && (!strcmp(s, "--resume") || !strncmp(s, "--resume=", 9))) {
-            const char *v = s[8] == '=' ? s + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v) {
-                fprintf(stderr, "%s: --resume needs 'auto' or a checkpoint file\n", prog);
-                return DF_EXIT_BAD_INPUT;
-            }
-            a->resume = v;
-        } else if (s[0] == '-' && s[1] != '\0') {
-            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, s);
-            return DF_EXIT_BAD_INPUT;
-        } else if (!a->conf) {
-            a->conf = s;
-        } else {
-            fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, s);
-            return DF_EXIT_BAD_INPUT;
-        }
-    }
-    if (!a->help && !a->conf) {
-        fprintf(stderr, "%s: missing CONF file (see --help)\n", prog);
+    df_error err = {0, ""};
+    if (df_cli_parse(argc, argv, allow_quiet, a, &err) != DF_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
         return DF_EXIT_BAD_INPUT;
     }
     return DF_EXIT_OK;
@@ -224,17 +225,12 @@ static const char *grouped(size_t v, char *buf, size_t n)
  * how the tests check that all ranks stop together. */
 static int parse_fault_injection(df_train_opts *opts, df_error *err)
 {
-    const char *v = getenv("DEEPFRIED_INJECT_NAN");
-    if (!v || !*v)
-        return DF_OK;
-    int rank;
-    long long step;
-    char extra;
-    if (sscanf(v, "%d:%lld%c", &rank, &step, &extra) != 2 || rank < 0 || step < 0)
-        return df_fail(err, DF_EINPUT, "DEEPFRIED_INJECT_NAN='%s': expected RANK:STEP", v);
+    int rank = opts->inject_nan_rank;
+    long long step = opts->inject_nan_step;
+    int rc = df_cli_parse_inject_nan(getenv("DEEPFRIED_INJECT_NAN"), &rank, &step, err);
     opts->inject_nan_rank = rank;
     opts->inject_nan_step = step;
-    return DF_OK;
+    return rc;
 }
 
 static int cmd_train(int argc, char **argv)
@@ -256,10 +252,14 @@ static int cmd_train(int argc, char **argv)
         return DF_EXIT_FAILURE;
     }
     df_config *cfg = calloc(1, sizeof *cfg);
-    int rc = cfg ? df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err)
-                 : df_fail(&err, DF_ENOMEM, "out of memory");
+    /* a checkpoint instead of a config: fine-tune the network stored in it */
+    const char *init_from = df_is_checkpoint_file(a.conf) ? a.conf : NULL;
+    int rc = !cfg ? df_fail(&err, DF_ENOMEM, "out of memory")
+             : init_from ? df_model_read_config(cfg, a.conf, a.overrides, a.n_overrides, 1,
+                                                NULL, &err)
+                         : df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err);
     df_train_opts opts = {a.quiet ? NULL : stdout, stderr, a.dump_params, a.profile, -1, -1,
-                          a.resume, &stop_signal};
+                          a.resume, &stop_signal, init_from};
     if (rc == DF_OK)
         rc = parse_fault_injection(&opts, &err);
     df_train_result res;
@@ -270,7 +270,10 @@ static int cmd_train(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", prog, err.msg);
     } else if (dist.rank == 0) {
         char n[32];
-        if (res.resumed_from > 0)
+        if (res.resumed_from >= res.steps)
+            printf("nothing to train: the checkpoint is at step %lld, solver.iterations is %lld\n",
+                   (long long)res.resumed_from, (long long)res.steps);
+        else if (res.resumed_from > 0)
             printf("finished steps %lld..%lld in %.1f s (%.0f img/s), final training loss %.4f\n",
                    (long long)res.resumed_from + 1, (long long)res.steps, res.seconds,
                    res.images_per_s, res.final_loss);
@@ -451,6 +454,153 @@ static int cmd_eval(int argc, char **argv)
     return exit_status(rc);
 }
 
+/* compress has its own options: one file in, one out. */
+typedef struct compress_args {
+    const char *ckpt, *out;
+    df_compress_opts opts;
+    const char *overrides[MAX_OVERRIDES];
+    int rank_given, help;
+} compress_args;
+
+/* The value of "--opt V" or "--opt=V" at argv[*i], or NULL (error printed). */
+static const char *option_value(int argc, char **argv, int *i, const char *opt)
+{
+    const char *s = argv[*i];
+    size_t n = strlen(opt);
+    if (s[n] == '=')
+        return s + n + 1;
+    if (*i + 1 < argc)
+        return argv[++*i];
+    fprintf(stderr, "%s: %s needs a value (see 'deepfried compress --help')\n", prog, opt);
+    return NULL;
+}
+
+static int is_option(const char *s, const char *opt)
+{
+    size_t n = strlen(opt);
+    return !strncmp(s, opt, n) && (s[n] == '\0' || s[n] == '=');
+}
+
+static int parse_compress_args(int argc, char **argv, compress_args *c)
+{
+    memset(c, 0, sizeof *c);
+    c->opts.overrides = c->overrides;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *v = NULL;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            c->help = 1;
+        } else if (!strcmp(s, "--force")) {
+            c->opts.force = 1;
+        } else if (is_option(s, "--layer")) {
+            if (!(v = option_value(argc, argv, &i, "--layer")))
+                return DF_EXIT_BAD_INPUT;
+            c->opts.layer = v;
+        } else if (is_option(s, "--rank")) {
+            if (!(v = option_value(argc, argv, &i, "--rank")))
+                return DF_EXIT_BAD_INPUT;
+            char *end;
+            long k = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || k < 1 || k > 1L << 24) {
+                fprintf(stderr, "%s: --rank '%s': expected a whole number >= 1\n", prog, v);
+                return DF_EXIT_BAD_INPUT;
+            }
+            c->opts.rank = (int)k;
+            c->rank_given = 1;
+        } else if (!strcmp(s, "-o") || is_option(s, "--output")) {
+            if (!(v = option_value(argc, argv, &i, s[1] == 'o' ? "-o" : "--output")))
+                return DF_EXIT_BAD_INPUT;
+            c->out = v;
+        } else if (is_option(s, "--set")) {
+            if (!(v = option_value(argc, argv, &i, "--set")))
+                return DF_EXIT_BAD_INPUT;
+            if (c->opts.n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "%s: more than %d --set options\n", prog, MAX_OVERRIDES);
+                return DF_EXIT_BAD_INPUT;
+            }
+            c->overrides[c->opts.n_overrides++] = v;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see 'deepfried compress --help')\n",
+                    prog, s);
+            return DF_EXIT_BAD_INPUT;
+        } else if (!c->ckpt) {
+            c->ckpt = s;
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s' (see 'deepfried compress --help')\n",
+                    prog, s);
+            return DF_EXIT_BAD_INPUT;
+        }
+    }
+    if (c->help)
+        return DF_EXIT_OK;
+    const char *missing = !c->ckpt ? "the checkpoint CKPT to compress"
+                          : !c->opts.layer ? "--layer NAME (the dense layer to factor)"
+                          : !c->rank_given ? "--rank K (the singular values to keep)"
+                          : !c->out ? "-o OUT.h5 (the checkpoint to write)" : NULL;
+    if (missing) {
+        fprintf(stderr, "%s: compress: missing %s (see 'deepfried compress --help')\n", prog,
+                missing);
+        return DF_EXIT_BAD_INPUT;
+    }
+    return DF_EXIT_OK;
+}
+
+static double percent(size_t part, size_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static void print_compress_report(const compress_args *c, const df_compress_report *r)
+{
+    char a[32], b[32];
+    if (r->shape_note[0])
+        printf("(%s)\n", r->shape_note);
+    printf("compressed layer %s of %s (step %lld): %d outputs x %d inputs -> rank %d\n",
+           r->layer, c->ckpt, (long long)r->source_step, r->m, r->n, r->k);
+    printf("  %s: dense %d -> %d, no bias; %s: dense %d -> %d, %s\n", r->first, r->n, r->k,
+           r->layer, r->k, r->m, r->has_bias ? "original bias" : "no bias");
+    printf("layer parameters: %s -> %s (%.1f%%)\n", grouped(r->layer_params_before, a, sizeof a),
+           grouped(r->layer_params_after, b, sizeof b),
+           percent(r->layer_params_after, r->layer_params_before));
+    printf("network trainable parameters: %s -> %s (%.1f%%)\n",
+           grouped(r->net_params_before, a, sizeof a), grouped(r->net_params_after, b, sizeof b),
+           percent(r->net_params_after, r->net_params_before));
+    printf("relative Frobenius error ||W - W_K||_F / ||W||_F: %.6f (from the discarded "
+           "singular values: %.6f)\n", r->svd.rel_error, r->svd.rel_error_sv);
+    printf("energy kept (sum of kept sigma^2 / sum of all): %.4f%%\n",
+           100.0 * r->svd.energy_kept);
+    printf("singular values: sigma_1 %.4g, sigma_%d %.4g, sigma_%d %.4g\n", r->svd.sigma_first,
+           r->k, r->svd.sigma_k, r->k + 1, r->svd.sigma_next);
+    if (r->layer_params_after >= r->layer_params_before)
+        printf("note: at rank %d the two layers hold more parameters than %s did; ranks "
+               "below %d save some\n", r->k, r->layer,
+               (int)(((long long)r->m * r->n + r->m + r->n - 1) / (r->m + r->n)));
+    printf("wrote %s (run name %s); next: deepfried eval %s, then fine-tune with "
+           "deepfried train %s --set solver.iterations=N\n", c->out, r->run_name, c->out,
+           c->out);
+}
+
+static int cmd_compress(int argc, char **argv)
+{
+    compress_args c;
+    int status = parse_compress_args(argc, argv, &c);
+    if (status)
+        return status;
+    if (c.help) {
+        usage_compress(stdout);
+        return DF_EXIT_OK;
+    }
+    df_error err = {0, ""};
+    df_compress_report *r = calloc(1, sizeof *r);
+    int rc = r ? df_compress(c.ckpt, c.out, &c.opts, r, &err)
+               : df_fail(&err, DF_ENOMEM, "out of memory");
+    if (rc == DF_OK)
+        print_compress_report(&c, r);
+    else
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+    free(r);
+    return exit_status(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -472,6 +622,8 @@ int main(int argc, char **argv)
         return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compress"))
+        return cmd_compress(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see --help)\n", prog, cmd);
     return DF_EXIT_BAD_INPUT;
 }

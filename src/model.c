@@ -1,22 +1,39 @@
 /* Opening a trained model from its checkpoint. */
 #include "deepfried/model.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "deepfried/data.h"
 
 int df_is_checkpoint_file(const char *path)
 {
     static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    unsigned char head[8];
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    size_t len = strlen(path);
+    if (len >= 3 && strcmp(path + len - 3, ".h5") == 0)
+        return 1;
+    /* only a regular file is looked into: reading from a pipe (train
+     * <(...)) would take bytes from the config, opening a FIFO could hang */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return 0;
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return got == sizeof head && memcmp(head, hdf5_signature, sizeof head) == 0;
+    unsigned char head[DF_CKPT_HEADER_BYTES + sizeof hdf5_signature];
+    struct stat st;
+    ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, head, sizeof head, 0) : 0;
+    close(fd);
+    size_t magic_len = strlen(DF_CKPT_MAGIC);
+    if (got >= (ssize_t)magic_len && memcmp(head, DF_CKPT_MAGIC, magic_len) == 0)
+        return 1;
+    /* format 1 (no header), or a header overwritten: the checkpoint reader
+     * says which */
+    return (got >= (ssize_t)sizeof hdf5_signature &&
+            memcmp(head, hdf5_signature, sizeof hdf5_signature) == 0) ||
+           (got == (ssize_t)sizeof head &&
+            memcmp(head + DF_CKPT_HEADER_BYTES, hdf5_signature, sizeof hdf5_signature) == 0);
 }
 
 /* The input shape from the test images' header, else MNIST's. */
@@ -39,17 +56,49 @@ static void input_shape(df_model *m, char *note, size_t note_size)
     }
 }
 
+/* The stored text with run.dir and checkpoint.dir left out (the text
+ * is fully resolved, so it names both). */
+static int without_run_dirs(char **text, const char *path, df_error *err)
+{
+    df_config *cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return df_fail(err, DF_ENOMEM, "out of memory");
+    int rc = df_config_parse(cfg, *text, path, NULL, 0, 0, err);
+    if (rc == DF_OK) {
+        cfg->run.dir[0] = '\0';
+        cfg->checkpoint.dir[0] = '\0';
+        char *bare = df_config_to_text(cfg);
+        if (bare) {
+            free(*text);
+            *text = bare;
+        } else {
+            rc = df_fail(err, DF_ENOMEM, "out of memory");
+        }
+    }
+    free(cfg);
+    return rc;
+}
+
+int df_model_read_config(df_config *cfg, const char *path,
+                         const char *const *overrides, int n_overrides,
+                         int for_training, df_ckpt_meta *meta, df_error *err)
+{
+    char *text = NULL;
+    int rc = df_checkpoint_read_config(path, &text, meta, err);
+    if (rc == DF_OK && for_training)
+        rc = without_run_dirs(&text, path, err);
+    if (rc == DF_OK)
+        rc = df_config_parse(cfg, text, path, overrides, n_overrides, for_training, err);
+    free(text);
+    return rc;
+}
+
 int df_model_open(df_model *m, const char *path, const char *const *overrides,
                   int n_overrides, int max_batch, char *shape_note,
                   size_t note_size, df_error *err)
 {
     memset(m, 0, sizeof *m);
-    char *text = NULL;
-    int rc = df_checkpoint_read_config(path, &text, &m->meta, err);
-    if (rc)
-        return rc;
-    rc = df_config_parse(&m->cfg, text, path, overrides, n_overrides, 0, err);
-    free(text);
+    int rc = df_model_read_config(&m->cfg, path, overrides, n_overrides, 0, &m->meta, err);
     if (rc)
         return rc;
     input_shape(m, shape_note, note_size);

@@ -75,7 +75,8 @@ static int layer_setup(df_layer *l, df_error *err)
         l->out_h = l->out_w = 1;
         int wd[2] = {sp->outputs, (int)in_flat}, bd[1] = {sp->outputs};
         add_tensor(l, "weight", 2, wd, sp->lr_mult, sp->decay_mult);
-        add_tensor(l, "bias", 1, bd, sp->bias_lr_mult, sp->bias_decay_mult);
+        if (sp->bias)
+            add_tensor(l, "bias", 1, bd, sp->bias_lr_mult, sp->bias_decay_mult);
         break;
     }
     case DF_LAYER_FASTFOOD: {
@@ -269,7 +270,7 @@ void df_net_init_params(df_net *net, uint64_t seed)
         }
         if (l->n_tensors == 0)
             continue;
-        /* weight then bias (zero) */
+        /* weight then bias (zero), if the layer has one */
         float *wgt = tensor_data(net, l, 0);
         size_t count = l->tensors[0].count;
         size_t fan_in = count / (size_t)l->tensors[0].dims[0];
@@ -283,7 +284,8 @@ void df_net_init_params(df_net *net, uint64_t seed)
             for (size_t t = 0; t < count; t++)
                 wgt[t] = a * (2.0f * df_rng_next_uniform(&r) - 1.0f);
         }
-        memset(tensor_data(net, l, 1), 0, l->tensors[1].count * sizeof(float));
+        if (l->n_tensors > 1)
+            memset(tensor_data(net, l, 1), 0, l->tensors[1].count * sizeof(float));
     }
 }
 
@@ -353,7 +355,8 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
             df_relu_forward(out, in, n_out);
             break;
         case DF_LAYER_DENSE:
-            df_dense_forward(out, in, tensor_data(net, l, 0), tensor_data(net, l, 1),
+            df_dense_forward(out, in, tensor_data(net, l, 0),
+                             l->n_tensors > 1 ? tensor_data(net, l, 1) : NULL,
                              N, l->shape.dense.D, l->shape.dense.M);
             break;
         case DF_LAYER_FASTFOOD: {
@@ -420,7 +423,8 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
                 df_relu_backward(din, dout, out, n_in);
             break;
         case DF_LAYER_DENSE:
-            df_dense_backward(din, g + l->tensors[0].offset, g + l->tensors[1].offset,
+            df_dense_backward(din, g + l->tensors[0].offset,
+                              l->n_tensors > 1 ? g + l->tensors[1].offset : NULL,
                               dout, in, tensor_data(net, l, 0), N,
                               l->shape.dense.D, l->shape.dense.M);
             break;

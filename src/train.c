@@ -539,6 +539,8 @@ int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
     int rc = setup(&st, err);
     st.net.profile = opts->profile;
     if (rc == DF_OK)
+        rc = df_train_init_from(&st, err);
+    if (rc == DF_OK)
         rc = df_train_resume(&st, err);
     if (rc == DF_OK && st.start_step == 0 && dist->rank == 0)
         remove(st.csv_path);   /* a fresh run starts a fresh history */

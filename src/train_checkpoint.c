@@ -1,6 +1,7 @@
 /* Resume and checkpoint cadence for the training loop: which checkpoint
  * to continue from (falling back past damaged ones), whether the config
  * still describes the same model, and getting rank 0's state to everyone. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,7 @@ static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec
         break;
     case DF_LAYER_DENSE:
         SAME_INT(outputs, "outputs");
+        SAME_INT(bias, "bias");
         break;
     case DF_LAYER_FASTFOOD:
         SAME_INT(features, "features");
@@ -154,6 +156,57 @@ static int try_candidates(train_state *st, char (*paths)[DF_PATH_MAX + 64],
     }
     return df_fail(err, DF_EINPUT, "no loadable checkpoint in %s (the newest: %s)",
                    cfg->checkpoint.dir, first.msg);
+}
+
+/* Would this run's checkpoints land beside init_from (and prune it)? */
+static int same_directory(const char *file, const char *dir)
+{
+    char parent[DF_PATH_MAX + 64];
+    snprintf(parent, sizeof parent, "%s", file);
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else
+        slash[slash == parent] = '\0';   /* "/x" -> "/" */
+    char *a = realpath(parent, NULL), *b = realpath(dir, NULL);
+    int same = a && b && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return same;
+}
+
+static int load_init_on_rank0(train_state *st, df_error *err)
+{
+    const char *path = st->opts->init_from;
+    const df_config *cfg = st->cfg;
+    if (same_directory(path, cfg->checkpoint.dir))
+        return df_fail(err, DF_EINPUT,
+                       "%s: training from this checkpoint would write the new run's "
+                       "checkpoints into its own directory %s (and prune it); give the new "
+                       "run its own name, e.g. --set run.name=%s-finetune (or --set run.dir=DIR)",
+                       path, cfg->checkpoint.dir, cfg->run.name);
+    df_ckpt_meta meta;
+    /* parameters only: momentum, step and metrics start afresh */
+    int rc = check_same_model(cfg, path, NULL, err);
+    if (rc == DF_OK)
+        rc = df_checkpoint_load(path, &st->net, NULL, NULL, &meta, err);
+    if (rc == DF_OK && st->log)
+        fprintf(st->log, "starting from the parameters of %s (step %lld of its run), "
+                "step 0, fresh momentum\n", path, (long long)meta.step);
+    return rc;
+}
+
+int df_train_init_from(train_state *st, df_error *err)
+{
+    if (!st->opts->init_from)
+        return DF_OK;
+    int rc = DF_OK;
+    if (st->dist->rank == 0)
+        rc = load_init_on_rank0(st, err);
+    rc = df_train_agree(st->dist, rc, err);
+    if (rc == DF_OK)
+        rc = df_train_bcast_model(st, err);
+    return rc;
 }
 
 int df_train_resume(train_state *st, df_error *err)

@@ -36,6 +36,10 @@ int df_train_bcast_model(train_state *st, df_error *err);
 /* All ranks agree whether a local action succeeded. */
 int df_train_agree(df_dist *dist, int rc, df_error *err);
 
+/* Start from opts->init_from's parameters (rank 0 loads, everyone
+ * receives), after the fresh init and before any resume. */
+int df_train_init_from(train_state *st, df_error *err);
+
 /* Resume as opts->resume says (rank 0 loads, everyone receives), after
  * the fresh init. Sets st->start_step and the metrics so far. */
 int df_train_resume(train_state *st, df_error *err);

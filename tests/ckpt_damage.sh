@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Damaged checkpoints are never loaded silently: a flipped byte, a
-# truncated file, a deleted `latest` are each detected with a clear message;
-# --resume auto falls back to the previous checkpoint (and the model still
-# ends bit-identical, since training is deterministic); --resume of a
-# damaged file exits 2. A config whose architecture changed is refused
+# Damaged checkpoints are never loaded silently: a byte flipped anywhere
+# (200 offsets: the integrity header, the HDF5 superblock, the data), a
+# truncated or zero-filled file, a deleted `latest` are each detected with
+# one clear line and exit 2, never a crash or a hang; --resume auto falls
+# back to the previous checkpoint (and the model still ends bit-identical,
+# since training is deterministic); --resume of a damaged file exits 2. A config whose architecture changed is refused
 # naming the key; an unwritable checkpoint directory stops the run with a
 # clear message and a non-zero exit, earlier checkpoints intact. A
 # checkpoint made with 2 ranks resumes on 1 and on 4.
@@ -21,6 +22,54 @@ train --set solver.iterations=40 --set "run.dir=$TMP/base" >"$TMP/base.out" 2>&1
 train --set solver.iterations=60 --set "run.dir=$TMP/straight" --dump-params "$TMP/straight.f32" \
     >/dev/null 2>&1 || fail "straight run exited $?"
 [ "$(cat "$TMP/base/latest")" = ckpt-00000040.h5 ] || fail "latest is '$(cat "$TMP/base/latest")'"
+
+# Every damaged copy of a real checkpoint is refused by `deepfried inspect`
+# (which reads it as eval does) with exit 2 and one line that names the
+# file and says "checksum mismatch" or "truncated": never a crash (status
+# >= 128, a sanitizer's abort) or a hang (bounded).
+good=$TMP/base/ckpt-00000040.h5
+dmg=$TMP/damaged.h5
+size=$(stat -c %s "$good")
+bounded 60 "$DF_BIN" inspect "$good" >/dev/null 2>&1 || fail "inspect of the intact checkpoint exited $?"
+refused() {  # what: inspect $dmg must refuse it clearly
+    bounded 20 "$DF_BIN" inspect "$dmg" >/dev/null 2>"$TMP/damaged.err"
+    local status=$?
+    if [ "$status" -ne 2 ] || [ "$(wc -l <"$TMP/damaged.err")" -ne 1 ] ||
+        ! grep -q "^deepfried: $dmg: " "$TMP/damaged.err" ||
+        ! grep -Eq "checksum mismatch|truncated" "$TMP/damaged.err"; then
+        fail "$1: exit $status: $(head -c 400 "$TMP/damaged.err")"
+        return 1
+    fi
+}
+byte_at() { od -An -tu1 -j "$1" -N1 "$good" | tr -d ' '; }
+flipped=0 flip_failures=$failures
+# the header's fields, the superblock, then 180 offsets spread evenly
+for at in 0 7 14 15 16 20 24 28 32 36 39 40 200 511 512 515 520 530 540 560 \
+    $(seq 0 179 | awk -v n="$size" '{ printf "%d ", int((n - 1) * $1 / 179) }'); do
+    cp "$good" "$dmg"
+    printf "\\$(printf %o $(( $(byte_at "$at") ^ 0x20 )))" |
+        dd of="$dmg" bs=1 seek="$at" conv=notrunc status=none
+    cmp -s "$good" "$dmg" && { fail "byte $at: not flipped"; continue; }
+    refused "byte $at of $size flipped" || true
+    flipped=$((flipped + 1))
+done
+[ "$failures" -eq "$flip_failures" ] && pass "$flipped flipped bytes: each refused in one line"
+for len in 0 1 15 100 511 512 513 4096 $((size / 2)) $((size - 1)); do
+    cp "$good" "$dmg"
+    truncate -s "$len" "$dmg"
+    refused "truncated to $len bytes" || true
+done
+cp "$good" "$dmg"; dd if=/dev/zero of="$dmg" bs=4096 seek=2 count=1 conv=notrunc status=none
+refused "a zeroed 4 KB block" || true
+dd if=/dev/zero of="$dmg" bs=512 count=1 conv=notrunc status=none
+refused "the zeroed integrity header" || true
+dd if=/dev/zero of="$dmg" bs="$size" count=1 conv=notrunc status=none
+refused "zero-filled" || true
+# a format-1 file (no integrity header): one line saying so
+tail -c +513 "$good" >"$dmg"
+bounded 20 "$DF_BIN" inspect "$dmg" >/dev/null 2>"$TMP/damaged.err"; status=$?
+[ "$status" -eq 2 ] && grep -q "no integrity header; files written before format 2" "$TMP/damaged.err" ||
+    fail "format 1: exit $status: $(cat "$TMP/damaged.err")"
 
 # flip one byte in the middle of the file's longest run of non-zero bytes:
 # the parameter data
@@ -49,14 +98,16 @@ damaged() {  # name: copy base, damage it by $2, resume auto to 60 steps
     size=$(stat -c %s "$f")
     case $how in
         flip) flip_byte "$f" ;;
+        header) printf 'X' | dd of="$f" bs=1 seek=24 conv=notrunc status=none ;;  # its length
         truncate) truncate -s $((size / 2)) "$f" ;;
+        zero) dd if=/dev/zero of="$f" bs="$size" count=1 conv=notrunc status=none ;;
         nolatest) rm -f "$dir/latest" ;;
     esac
     train --set solver.iterations=60 --set "run.dir=$dir" --resume auto \
         --dump-params "$TMP/$name.f32" >"$TMP/$name.out" 2>"$TMP/$name.err"
 }
 
-for how in flip truncate; do
+for how in flip header truncate zero; do
     damaged "$how" "$how"; status=$?
     [ "$status" -eq 0 ] || fail "$how: resume auto exited $status: $(cat "$TMP/$how.err")"
     grep -q "cannot resume from .*ckpt-00000040.h5" "$TMP/$how.err" ||

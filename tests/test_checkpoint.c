@@ -1,6 +1,8 @@
 /* Checkpoints: what is saved comes back bit for bit, saving is atomic and
  * prunes, and every kind of damage or mismatch is a clear DF_EINPUT that
- * leaves the caller's state alone. */
+ * leaves the caller's state alone: damage anywhere is caught by the
+ * integrity header, and the checks behind it (fletcher32, shapes,
+ * permutations, NaN) still catch what a forged header lets through. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <zlib.h>
 
 #include "config.h"
 #include "deepfried/checkpoint.h"
@@ -445,6 +448,27 @@ static char *slurp(const char *path, size_t *n)
     return buf;
 }
 
+static void spew(const char *path, const void *buf, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Give the file a matching integrity header again, as if it had been
+ * written so: damage behind a forged header, for the checks HDF5 and the
+ * loader make after the header's. */
+static void reseal(const char *path)
+{
+    size_t n;
+    unsigned char *bytes = (unsigned char *)slurp(path, &n);
+    assert_true(n >= DF_CKPT_HEADER_BYTES);
+    df_checkpoint_seal(bytes, n);
+    spew(path, bytes, n);
+    free(bytes);
+}
+
 static void flipped_byte_in_params_is_einput_naming_the_dataset(void **state)
 {
     fix *f = *state;
@@ -460,7 +484,37 @@ static void flipped_byte_in_params_is_einput_naming_the_dataset(void **state)
     assert_non_null(at);    /* stored raw, so the pattern is in the file */
     flip_byte(path, (long)(at - bytes) + 7 * (long)sizeof(float) + 2);
     free(bytes);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "damaged checkpoint",
+                      "checksum mismatch");
+    /* behind a forged header, fletcher32 still catches it */
+    reseal(path);
     expect_load_error(path, adaptive_conf, DF_EINPUT, "/params/ip1/weight", "checksum");
+}
+
+/* A byte flipped anywhere, header included, is refused before HDF5 reads
+ * anything; 331 offsets spread over the file, and each header field. */
+static void a_flipped_byte_anywhere_is_a_checksum_mismatch(void **state)
+{
+    fix *f = *state;
+    const char *path = save_at(f, 500, 3);
+    size_t n;
+    unsigned char *good = (unsigned char *)slurp(path, &n);
+    static const long fields[] = {0, 14, 16, 20, 24, 31, 32, 36, 39, 40, 511, 512, 520, 600};
+    for (int i = 0; i < 331 + (int)(sizeof fields / sizeof *fields); i++) {
+        long at = i < 331 ? (long)((n - 1) * (size_t)i / 330) : fields[i - 331];
+        good[at] ^= 0x04;
+        spew(path, good, n);
+        good[at] ^= 0x04;
+        df_error err = {0, ""};
+        char *text = NULL;
+        int rc = df_checkpoint_read_config(path, &text, NULL, &err);
+        if (rc != DF_EINPUT || (!strstr(err.msg, "checksum mismatch") &&
+                                !strstr(err.msg, "truncated")))
+            fail_msg("byte %ld of %zu flipped: %d %s", at, n, rc, err.msg);
+        assert_null(text);
+        assert_non_null(strstr(err.msg, path));
+    }
+    free(good);
 }
 
 /* The file offset of the middle of a dataset's first chunk. */
@@ -476,10 +530,16 @@ static long chunk_middle(const char *path, const char *dpath)
     haddr_t addr;
     hsize_t size;
     assert_true(H5Dget_chunk_info(d, space, 0, off, &mask, &addr, &size) >= 0);
+    /* HDF5's addresses start at its superblock, after the user block */
+    hid_t fcpl = H5Fget_create_plist(file);
+    hsize_t userblock = 0;
+    assert_true(H5Pget_userblock(fcpl, &userblock) >= 0);
+    assert_int_equal(userblock, DF_CKPT_HEADER_BYTES);
+    H5Pclose(fcpl);
     H5Sclose(space);
     H5Dclose(d);
     H5Fclose(file);
-    return (long)(addr + size / 2);
+    return (long)(userblock + addr + size / 2);
 }
 
 static void flipped_byte_in_a_compressed_dataset_is_einput(void **state)
@@ -495,6 +555,7 @@ static void flipped_byte_in_a_compressed_dataset_is_einput(void **state)
     if (rc)
         fail_msg("%s", err.msg);
     flip_byte(path, chunk_middle(path, "/fixed/ff/perm"));
+    reseal(path);
     rc = df_checkpoint_load(path, &big.net, big.momentum, NULL, NULL, &err);
     assert_int_equal(rc, DF_EINPUT);
     if (!strstr(err.msg, "/fixed/ff/perm") || !strstr(err.msg, "checksum"))
@@ -508,6 +569,7 @@ static void failed_load_leaves_the_callers_state_untouched(void **state)
     const char *path = save_at(f, 500, 3);
     /* the metrics are read last: everything before them already read */
     flip_byte(path, chunk_middle(path, "/metrics/loss"));
+    reseal(path);
     expect_load_error(path, adaptive_conf, DF_EINPUT, "/metrics/loss", NULL);
 }
 
@@ -518,10 +580,124 @@ static void truncated_file_is_einput(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(truncate(path, st.st_size / 2), 0);
-    expect_load_error(path, adaptive_conf, DF_EINPUT, "truncated", NULL);
+    char want[64];
+    snprintf(want, sizeof want, "%lld of its %lld bytes", (long long)st.st_size / 2,
+             (long long)st.st_size);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "truncated checkpoint", want);
+    /* inside the header */
+    assert_int_equal(truncate(path, 100), 0);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "truncated checkpoint",
+                      "less than its 512-byte integrity header");
     /* and truncated to nothing */
     assert_int_equal(truncate(path, 0), 0);
-    expect_load_error(path, adaptive_conf, DF_EINPUT, "truncated or not an HDF5 file", NULL);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "truncated checkpoint: the file is empty",
+                      NULL);
+}
+
+static void zero_filled_file_or_header_is_a_checksum_mismatch(void **state)
+{
+    fix *f = *state;
+    const char *path = save_at(f, 500, 3);
+    size_t n;
+    unsigned char *bytes = (unsigned char *)slurp(path, &n);
+    /* a block of zeros in the middle, as a lost page leaves */
+    unsigned char *copy = malloc(n);
+    assert_non_null(copy);
+    memcpy(copy, bytes, n);
+    memset(copy + n / 2, 0, 4096);
+    spew(path, copy, n);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "checksum mismatch", NULL);
+    /* the header zeroed: the HDF5 signature after it tells a damaged
+     * checkpoint from a foreign file */
+    memcpy(copy, bytes, n);
+    memset(copy, 0, DF_CKPT_HEADER_BYTES);
+    spew(path, copy, n);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "checksum mismatch",
+                      "integrity header is overwritten");
+    /* all of it */
+    memset(copy, 0, n);
+    spew(path, copy, n);
+    char want[64];
+    snprintf(want, sizeof want, "all %zu bytes are zero", n);
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "checksum mismatch", want);
+    free(copy);
+    free(bytes);
+}
+
+static void format_1_file_without_the_header_is_refused_clearly(void **state)
+{
+    fix *f = *state;
+    const char *path = save_at(f, 500, 3);
+    size_t n;
+    char *bytes = slurp(path, &n);
+    /* what format 1 wrote: the HDF5 file alone, from its superblock on */
+    spew(path, bytes + DF_CKPT_HEADER_BYTES, n - DF_CKPT_HEADER_BYTES);
+    expect_load_error(path, adaptive_conf, DF_EINPUT,
+                      "not a deepfried checkpoint (no integrity header; files written before "
+                      "format 2 are not readable)", NULL);
+    free(bytes);
+}
+
+/* Header bytes with its own checksum redone, as a later deepfried would
+ * write them. */
+static void set_header_field(const char *path, int offset, uint32_t v)
+{
+    size_t n;
+    unsigned char *bytes = (unsigned char *)slurp(path, &n);
+    for (int i = 0; i < 4; i++)
+        bytes[offset + i] = (unsigned char)(v >> (8 * i));
+    memset(bytes + 36, 0, 4);
+    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), bytes, DF_CKPT_HEADER_BYTES);
+    for (int i = 0; i < 4; i++)
+        bytes[36 + i] = (unsigned char)(crc >> (8 * i));
+    spew(path, bytes, n);
+    free(bytes);
+}
+
+static void header_of_a_newer_or_foreign_kind_is_einput(void **state)
+{
+    fix *f = *state;
+    const char *path = save_at(f, 500, 3);
+    set_header_field(path, 16, 7);  /* header version */
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "integrity header version 7 is newer",
+                      "upgrade deepfried");
+    set_header_field(path, 16, 1);
+    set_header_field(path, 20, 1024);   /* header size */
+    expect_load_error(path, adaptive_conf, DF_EINPUT, "not a deepfried checkpoint",
+                      "of 1024 bytes");
+    /* and back as written: loads */
+    set_header_field(path, 20, 512);
+    char *text = NULL;
+    df_error err;
+    if (df_checkpoint_read_config(path, &text, NULL, &err))
+        fail_msg("%s", err.msg);
+    free(text);
+}
+
+/* A FIFO where a checkpoint or `latest` should be is refused or ignored,
+ * without waiting for a writer that never comes. */
+static void fifo_in_place_of_a_checkpoint_or_latest_does_not_hang(void **state)
+{
+    fix *f = *state;
+    save_at(f, 100, 3);
+    char fifo[256], latest[256];
+    snprintf(fifo, sizeof fifo, "%s/ckpt-00000200.h5", f->ckdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_load_error(fifo, adaptive_conf, DF_EINPUT, "not a regular file", NULL);
+    snprintf(latest, sizeof latest, "%s/latest", f->ckdir);
+    assert_int_equal(unlink(latest), 0);
+    assert_int_equal(mkfifo(latest, 0600), 0);
+    char (*paths)[DF_PATH_MAX + 64] = calloc(DF_CKPT_MAX_LIST, sizeof *paths);
+    assert_non_null(paths);
+    df_error err;
+    /* by step alone: the FIFO named like a checkpoint, then the real one */
+    assert_int_equal(df_checkpoint_list(f->ckdir, paths, DF_CKPT_MAX_LIST, &err), 2);
+    assert_string_equal(paths[0], fifo);
+    /* a directory as latest: ignored too */
+    assert_int_equal(unlink(latest), 0);
+    assert_int_equal(mkdir(latest, 0700), 0);
+    assert_int_equal(df_checkpoint_list(f->ckdir, paths, DF_CKPT_MAX_LIST, &err), 2);
+    free(paths);
 }
 
 static void file_that_is_not_hdf5_is_einput(void **state)
@@ -534,7 +710,8 @@ static void file_that_is_not_hdf5_is_einput(void **state)
     for (int i = 0; i < 200; i++)
         fputs("this is not a checkpoint\n", fp);
     fclose(fp);
-    expect_load_error(path, adaptive_conf, DF_EINPUT, "not an HDF5 file", NULL);
+    expect_load_error(path, adaptive_conf, DF_EINPUT,
+                      "not a deepfried checkpoint (no integrity header", NULL);
     char *text = NULL;
     df_error err;
     assert_int_equal(df_checkpoint_read_config(path, &text, NULL, &err), DF_EINPUT);
@@ -561,6 +738,7 @@ static void set_root_attr(const char *path, const char *name, const char *s, int
     H5Sclose(space);
     H5Tclose(type);
     assert_true(H5Fclose(file) >= 0);
+    reseal(path);
 }
 
 static void wrong_format_attribute_is_einput(void **state)
@@ -574,6 +752,7 @@ static void wrong_format_attribute_is_einput(void **state)
     hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(H5Adelete(file, "format") >= 0);
     H5Fclose(file);
+    reseal(path);
     expect_load_error(path, adaptive_conf, DF_EINPUT,
                       "not a deepfried checkpoint (attribute 'format' missing)", NULL);
 }
@@ -611,6 +790,7 @@ static void corrupt_permutation_is_einput(void **state)
     assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, perm) >= 0);
     H5Dclose(d);
     H5Fclose(file);
+    reseal(path);
     expect_load_error(path, adaptive_conf, DF_EINPUT, "/fixed/ff/perm",
                       "not a permutation of 0..63");
     /* out of range */
@@ -620,6 +800,7 @@ static void corrupt_permutation_is_einput(void **state)
     assert_true(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, perm) >= 0);
     H5Dclose(d);
     H5Fclose(file);
+    reseal(path);
     expect_load_error(path, adaptive_conf, DF_EINPUT, "out of range", NULL);
     free(perm);
 }
@@ -734,7 +915,12 @@ int main(void)
         T(flipped_byte_in_params_is_einput_naming_the_dataset),
         T(flipped_byte_in_a_compressed_dataset_is_einput),
         T(failed_load_leaves_the_callers_state_untouched),
+        T(a_flipped_byte_anywhere_is_a_checksum_mismatch),
         T(truncated_file_is_einput),
+        T(zero_filled_file_or_header_is_a_checksum_mismatch),
+        T(format_1_file_without_the_header_is_refused_clearly),
+        T(header_of_a_newer_or_foreign_kind_is_einput),
+        T(fifo_in_place_of_a_checkpoint_or_latest_does_not_hang),
         T(file_that_is_not_hdf5_is_einput),
         T(wrong_format_attribute_is_einput),
         T(newer_version_is_einput_naming_the_version),

@@ -277,6 +277,7 @@ static void unset_keys_take_documented_defaults(void **state)
     assert_true(ff->dropout_input == 0.0f && ff->dropout_perm == 0.0f &&
                 ff->dropout_scale == 0.0f);
     assert_true(cfg.layers[df_config_find_layer(&cfg, "drop")].ratio == 0.5f);
+    assert_int_equal(cfg.layers[df_config_find_layer(&cfg, "ip2")].bias, 1);
 }
 
 static void step_policy_defaults_gamma_to_a_tenth(void **state)
@@ -354,6 +355,7 @@ static void bad_overrides_fail_naming_the_override_and_key(void **state)
         { "solver.nokey=1", "solver.nokey" },
         { "nolayer.features=8", "nolayer" },
         { "ff.kernel=3", "layer ff.kernel" },
+        { "conv1.bias=false", "layer conv1.bias" },   /* only dense layers may drop it */
         { "layer.ff.bogus=3", "layer ff.bogus" },
         { "solver.batch", "solver.batch" },
         { "batch=3", "batch" },
@@ -438,7 +440,7 @@ static void unusual_values_round_trip_exactly(void **state)
         "conv1.pad=1", "conv1.stride=2", "conv1.lr_mult=0",
         "ff.adaptive=false", "ff.sigma=0.001", "ff.dropout_perm=0.25",
         "ff.dropout_input=0.1", "ff.decay_mult=0", "drop.ratio=0.3",
-        "ip2.bias_decay_mult=0", "pool1.pad=1",
+        "ip2.bias_decay_mult=0", "pool1.pad=1", "ip2.bias=false",
     };
     df_config cfg;
     parse_ok(DATA NET, "t.conf", sets, (int)(sizeof sets / sizeof sets[0]), &cfg);
@@ -459,6 +461,8 @@ static void to_text_writes_every_key_with_defaults(void **state)
         "[comm]", "bucket_kb = 256\n", "dtype = fp32\n",
         "[layer conv1]\ntype = conv\noutputs = 4\nkernel = 3\nstride = 1\npad = 0\n",
         "bias_lr_mult = 2\n", "[layer relu1]\ntype = relu\n\n",
+        "[layer ip2]\ntype = dense\noutputs = 10\nweight_filler = xavier\n"
+        "weight_std = 0.01\nbias = true\n",
     };
     df_config cfg;
     parse_ok(DATA NET, "t.conf", NULL, 0, &cfg);

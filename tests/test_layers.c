@@ -140,9 +140,12 @@ static void conv_direct(float *out, const conv_fixture *f)
                 }
 }
 
-/* Four geometries: plain; stride 2 with padding, sized so the last window
+/* Six geometries: plain; stride 2 with padding, sized so the last window
  * reaches into the bottom and right padding; "same" 3x3 padding on a
- * non-square input; and a 1x1 kernel. */
+ * non-square input; a 1x1 kernel; one input channel (the direct forward),
+ * with output rows of 8 + 3 and 4 + 1 output channels, so both the vector
+ * and the scalar remainders run; and 9 samples, so a batch spans two of the
+ * layer's 8-sample chunks, with output rows of 8. */
 static conv_fixture *conv_case(int which)
 {
     switch (which) {
@@ -152,11 +155,15 @@ static conv_fixture *conv_case(int which)
         return conv_make(2, 2, 7, 5, 3, 3, 2, 1, 200);
     case 2:
         return conv_make(2, 2, 5, 4, 3, 3, 1, 1, 300);
-    default:
+    case 3:
         return conv_make(3, 4, 3, 4, 2, 1, 1, 0, 400);
+    case 4:
+        return conv_make(2, 1, 4, 13, 5, 3, 1, 0, 500);
+    default:
+        return conv_make(9, 2, 3, 10, 2, 3, 1, 0, 600);
     }
 }
-#define N_CONV_CASES 4
+#define N_CONV_CASES 6
 
 static void conv_shape_init_gives_output_size(void **state)
 {
@@ -398,6 +405,39 @@ static void dense_backward_accumulates_params_and_overwrites_din(void **state)
     free(din1);
     free(dw1);
     free(db1);
+    dense_free(f);
+}
+
+/* A dense layer without bias (the first factor of an SVD-compressed layer):
+ * forward is in W^T alone, whatever out held before, and backward leaves
+ * no bias gradient to write. */
+static double dense_nobias_loss(void *ctx)
+{
+    dense_fixture *f = ctx;
+    df_dense_forward(f->out, f->in, f->w, NULL, f->N, f->D, f->M);
+    return dot_double(f->out, f->R, (size_t)f->N * f->M);
+}
+
+static void dense_without_bias_forward_and_grads_match(void **state)
+{
+    (void)state;
+    dense_fixture *f = dense_make(5, 7, 3, 900);
+    for (int i = 0; i < f->N * f->M; i++)
+        f->out[i] = 1e6f;   /* must be overwritten, not accumulated onto */
+    dense_nobias_loss(f);
+    for (int n = 0; n < f->N; n++)
+        for (int m = 0; m < f->M; m++) {
+            double acc = 0;
+            for (int d = 0; d < f->D; d++)
+                acc += (double)f->in[n * f->D + d] * f->w[m * f->D + d];
+            assert_close(f->out[n * f->M + m], (float)acc, 1e-5);
+        }
+    memset(f->dw, 0, (size_t)f->M * f->D * sizeof *f->dw);
+    df_dense_backward(f->din, f->dw, NULL, f->R, f->in, f->w, f->N, f->D, f->M);
+    assert_grad_ok(gradcheck(dense_nobias_loss, f, f->w, f->dw, (size_t)f->M * f->D,
+                             MAX_CHECKS, EPS, FLOOR), TOL);
+    assert_grad_ok(gradcheck(dense_nobias_loss, f, f->in, f->din, (size_t)f->N * f->D,
+                             MAX_CHECKS, EPS, FLOOR), TOL);
     dense_free(f);
 }
 
@@ -853,6 +893,7 @@ int main(void)
         cmocka_unit_test(dense_weight_grad_matches_finite_differences),
         cmocka_unit_test(dense_bias_grad_matches_finite_differences),
         cmocka_unit_test(dense_backward_accumulates_params_and_overwrites_din),
+        cmocka_unit_test(dense_without_bias_forward_and_grads_match),
         cmocka_unit_test(maxpool_output_size_matches_caffe),
         cmocka_unit_test(maxpool_forward_takes_window_max_clipped_to_input),
         cmocka_unit_test(maxpool_forward_matches_naive_windows),

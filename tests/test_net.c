@@ -69,29 +69,62 @@ static double net_loss(void *ctx)
     return df_net_forward(&c->net, c->x, c->y, c->N, &c->pass, NULL);
 }
 
+/* Every tensor's gradient against finite differences of the loss. */
+static void check_network_gradient(net_case *c);
+
 static void whole_network_gradient_matches_finite_differences(void **state)
 {
     (void)state;
     net_case c;
     net_case_make(&c, small_net_conf);
-    memset(c.net.grads, 0, c.net.n_params * sizeof(float));
-    net_loss(&c);
-    df_net_backward(&c.net, c.x, c.y, c.N, NULL, NULL);
+    check_network_gradient(&c);
+    net_case_free(&c);
+}
+
+/* What `deepfried compress` builds: a dense layer without bias (one
+ * tensor, no bias gradient) feeding the dense layer that keeps it. */
+static void dense_without_bias_has_one_tensor_and_right_gradient(void **state)
+{
+    (void)state;
+    static const char *conf =
+        "[run]\nname = svd\n"
+        "[data]\ntrain_images = x\ntrain_labels = x\ntest_images = x\ntest_labels = x\n"
+        "[layer conv1]\ntype = conv\noutputs = 2\nkernel = 3\n"
+        "[layer ip_svd]\ntype = dense\noutputs = 3\nbias = false\n"
+        "[layer ip]\ntype = dense\noutputs = 5\n"
+        "[layer loss]\ntype = softmax_loss\n";
+    net_case c;
+    net_case_make(&c, conf);
+    const df_layer *first = &c.net.layers[1], *second = &c.net.layers[2];
+    assert_int_equal(first->n_tensors, 1);
+    assert_string_equal(first->tensors[0].name, "weight");
+    assert_int_equal(df_layer_param_count(first), 3 * 2 * 8 * 8);
+    assert_int_equal(second->n_tensors, 2);
+    assert_int_equal(df_layer_param_count(second), 5 * 3 + 5);
+    assert_int_equal(c.net.n_params, 2 * 9 + 2 + 3 * 128 + 20);
+    check_network_gradient(&c);
+    net_case_free(&c);
+}
+
+static void check_network_gradient(net_case *c)
+{
+    memset(c->net.grads, 0, c->net.n_params * sizeof(float));
+    net_loss(c);
+    df_net_backward(&c->net, c->x, c->y, c->N, NULL, NULL);
     /* Check each layer's tensors separately so a failure names it. ReLU
      * and max pooling have kinks that a step of 1e-3 can cross, so the
      * error is taken over the tensor as a whole; a wrong gradient gives
      * errors of order one, far above the bound. */
-    for (int i = 0; i < c.net.n_layers; i++) {
-        const df_layer *l = &c.net.layers[i];
+    for (int i = 0; i < c->net.n_layers; i++) {
+        const df_layer *l = &c->net.layers[i];
         for (int t = 0; t < l->n_tensors; t++) {
             const df_tensor *ts = &l->tensors[t];
-            double e = gradcheck_norm(net_loss, &c, c.net.params + ts->offset,
-                                      c.net.grads + ts->offset, ts->count, 60, 1e-3f);
+            double e = gradcheck_norm(net_loss, c, c->net.params + ts->offset,
+                                      c->net.grads + ts->offset, ts->count, 60, 1e-3f);
             if (e > 1e-2)
                 fail_msg("layer %s tensor %s: gradient error %g", l->spec.name, ts->name, e);
         }
     }
-    net_case_free(&c);
 }
 
 static void flat_buffer_is_ordered_last_layer_first(void **state)
@@ -196,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_network_gradient_matches_finite_differences),
+        cmocka_unit_test(dense_without_bias_has_one_tensor_and_right_gradient),
         cmocka_unit_test(flat_buffer_is_ordered_last_layer_first),
         cmocka_unit_test(backward_reports_finished_prefixes_in_order),
         cmocka_unit_test(same_seed_gives_same_parameters_and_loss),

@@ -38,6 +38,9 @@ typedef struct df_layer_spec {
      * "gaussian" (N(0, weight_std^2)); biases start at 0 */
     char weight_filler[16];
     float weight_std;       /* default 0.01 */
+    int bias;               /* dense: 1 (default) adds a learned bias; 0 has
+                               none (the first factor of an SVD-compressed
+                               layer, deepfried compress) */
 
     /* per-tensor multipliers of base_lr and weight_decay (Caffe's
      * lr_mult/decay_mult); for fastfood they apply to S, G and B */

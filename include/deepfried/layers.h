@@ -29,8 +29,8 @@ int df_conv_shape_init(df_conv_shape *s, int C, int H, int W, int OC, int K,
                        int stride, int pad);
 /* Floats of im2col patches per sample: C*K*K*OH*OW. */
 size_t df_conv_col_size(const df_conv_shape *s);
-/* Floats of scratch a call on N samples needs: the batch's patches
- * (C*K*K, N*OH*OW) and one (OC, N*OH*OW) product. */
+/* Floats of scratch a call on N samples needs: the patches of a chunk of
+ * up to 8 samples (C*K*K, 8*OH*OW) and its (OC, 8*OH*OW) product. */
 size_t df_conv_work_size(const df_conv_shape *s, int N);
 
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW) */
@@ -67,10 +67,11 @@ void df_relu_forward(float *out, const float *in, size_t n);
 void df_relu_backward(float *din, const float *dout, const float *out, size_t n);
 
 /* ---- dense (fully connected, cblas_sgemm) ---- */
-/* in (N,D), weight (M,D), bias (M) -> out (N,M) */
+/* in (N,D), weight (M,D), bias (M) or NULL (no bias) -> out (N,M) */
 void df_dense_forward(float *out, const float *in, const float *weight,
                       const float *bias, int N, int D, int M);
-/* dout (N,M) -> din (N,D) (=), dweight (M,D) (+=), dbias (M) (+=) */
+/* dout (N,M) -> din (N,D) (=), dweight (M,D) (+=), dbias (M) (+=);
+ * dbias NULL for a layer without bias */
 void df_dense_backward(float *din, float *dweight, float *dbias,
                        const float *dout, const float *in, const float *weight,
                        int N, int D, int M);

@@ -20,8 +20,22 @@ typedef struct df_model {
     int in_c, in_h, in_w;
 } df_model;
 
-/* 1 if path starts with the HDF5 signature (a checkpoint), else 0. */
+/* 1 if path looks like a checkpoint, else 0 (a config): its name ends in
+ * ".h5", or it is a regular file that starts with the integrity header's
+ * magic or has the HDF5 signature at byte 0 (format 1) or 512 (a damaged
+ * header). The checkpoint reader then says what is wrong with it. */
 int df_is_checkpoint_file(const char *path);
+
+/* The config stored in checkpoint path, with overrides applied and
+ * validated like a .conf. Errors name path (or the --set at fault).
+ * for_training (`deepfried train CKPT`, which trains the stored network
+ * from the stored parameters as a new run): the data files must be
+ * readable, and the stored run.dir and checkpoint.dir are forgotten, so
+ * that they default to runs/<run.name> as for a new config unless the
+ * overrides set them. */
+int df_model_read_config(df_config *cfg, const char *path,
+                         const char *const *overrides, int n_overrides,
+                         int for_training, df_ckpt_meta *meta, df_error *err);
 
 /* Open path: read and override its config, build the net for batches of
  * up to max_batch from the input shape of the config's test images (or

@@ -43,6 +43,12 @@ typedef struct df_train_opts {
                                    if any; else a checkpoint path */
     volatile sig_atomic_t *stop_signal; /* set (to the signal number) by the
                                    CLI's handler: checkpoint and stop */
+    const char *init_from;      /* NULL, or a checkpoint whose parameters
+                                   (not momentum, step or metrics) replace the
+                                   fresh init: fine-tuning, e.g. after
+                                   `deepfried compress`. Refused when it lies
+                                   in checkpoint.dir (it would be pruned).
+                                   A resumed checkpoint takes precedence. */
 } df_train_opts;
 
 /* Train as cfg says. Every rank returns the same status. */

@@ -1,5 +1,7 @@
-/* Convolution as im2col + one SGEMM per sample: the patch matrix turns the
- * six nested loops into a single BLAS call, which is where the time goes. */
+/* Convolution as im2col + SGEMM over chunks of samples: the patch matrix
+ * turns the six nested loops into a single BLAS call, which is where the
+ * time goes. One input channel (LeNet's conv1) is computed directly in
+ * forward. docs/performance.md has the figures behind each choice. */
 #include <cblas.h>
 #include <string.h>
 
@@ -9,8 +11,10 @@
  * so one GEMM over a whole batch of 64 and two over halves of 32 round
  * differently; with fixed chunks every rank count runs the same GEMMs on
  * the same samples, and P ranks match 1 rank to ~1e-8 (one batch-wide
- * GEMM drifted 1e-5 in 30 steps). 8 x 64 positions is still a wide GEMM. */
-#define CONV_DW_CHUNK 8
+ * GEMM drifted 1e-5 in 30 steps). 8 x 64 positions is still a wide GEMM.
+ * (The leading dimension, which is the chunk's width, does not change
+ * what the BLAS computes.) */
+#define CONV_CHUNK 8
 
 int df_conv_shape_init(df_conv_shape *s, int C, int H, int W, int OC, int K,
                        int stride, int pad)
@@ -39,12 +43,66 @@ size_t df_conv_col_size(const df_conv_shape *s)
 size_t df_conv_work_size(const df_conv_shape *s, int N)
 {
     const size_t ohw = (size_t)s->OH * s->OW;
-    return (size_t)N * ohw * ((size_t)s->C * s->K * s->K + (size_t)s->OC);
+    const size_t chunk = N < CONV_CHUNK ? (size_t)(N > 0 ? N : 1) : CONV_CHUNK;
+    return chunk * ohw * ((size_t)s->C * s->K * s->K + (size_t)s->OC);
+}
+
+/* 8-float vectors, which the compiler lowers to whatever the target has;
+ * loads and stores through memcpy (any alignment) */
+typedef float vf8 __attribute__((vector_size(32)));
+#define VF 8
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
+
+/* The direct forward below is compiled for AVX-512, AVX2 and baseline
+ * SSE, the loader picking one (as in fastfood.c). Its products are never
+ * fused into FMAs (each is its own statement, and -std=c11 keeps GCC from
+ * contracting), so every clone gives the same bits. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define PER_CPU __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef PER_CPU
+#define PER_CPU
+#endif
+
+/* dst[i] = src[i], i < n: a short row (one output row of a patch), in
+ * vector-sized pieces the compiler turns into moves, not a libc call */
+static void copy_row(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + VF <= n; i += VF)
+        memcpy(dst + i, src + i, VF * sizeof(float));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+/* dst[i] += src[i], i < n; each element's sum the same as the scalar
+ * loop's */
+static void add_row(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + VF <= n; i += VF) {
+        vf8 d, v;
+        VLOAD(d, dst + i), VLOAD(v, src + i);
+        d += v;
+        VSTORE(dst + i, d);
+    }
+    for (; i < n; i++)
+        dst[i] += src[i];
+}
+
+/* Stride 1 and no padding (LeNet): every patch row is OH runs of OW
+ * contiguous input floats, with no bounds to test. */
+static int dense_windows(const df_conv_shape *s)
+{
+    return s->stride == 1 && s->pad == 0;
 }
 
 /* in (C,H,W) -> rows of col: tap r of output position p at col[r*ld + p];
  * taps that fall in the padding read 0. ld >= OH*OW lets the samples of a
- * batch sit side by side in one matrix. */
+ * chunk sit side by side in one matrix. */
 static void im2col(float *col, size_t ld, const float *in, const df_conv_shape *s)
 {
     const int K = s->K, OH = s->OH, OW = s->OW;
@@ -53,6 +111,11 @@ static void im2col(float *col, size_t ld, const float *in, const df_conv_shape *
         for (int ki = 0; ki < K; ki++) {
             for (int kj = 0; kj < K; kj++) {
                 float *dst = col + ((size_t)(c * K + ki) * K + kj) * ld;
+                if (dense_windows(s)) {
+                    for (int oh = 0; oh < OH; oh++)
+                        copy_row(dst + (size_t)oh * OW, plane + (size_t)(oh + ki) * s->W + kj, OW);
+                    continue;
+                }
                 for (int oh = 0; oh < OH; oh++) {
                     int h = oh * s->stride - s->pad + ki;
                     for (int ow = 0; ow < OW; ow++) {
@@ -68,7 +131,8 @@ static void im2col(float *col, size_t ld, const float *in, const df_conv_shape *
 }
 
 /* The adjoint of im2col: rows of col -> din (C,H,W) (+=), so taps that
- * overlap sum and taps in the padding are dropped */
+ * overlap sum (in tap order, on either path) and taps in the padding are
+ * dropped */
 static void col2im(float *din, const float *col, size_t ld, const df_conv_shape *s)
 {
     const int K = s->K, OH = s->OH, OW = s->OW;
@@ -77,6 +141,11 @@ static void col2im(float *din, const float *col, size_t ld, const df_conv_shape 
         for (int ki = 0; ki < K; ki++) {
             for (int kj = 0; kj < K; kj++) {
                 const float *src = col + ((size_t)(c * K + ki) * K + kj) * ld;
+                if (dense_windows(s)) {
+                    for (int oh = 0; oh < OH; oh++)
+                        add_row(plane + (size_t)(oh + ki) * s->W + kj, src + (size_t)oh * OW, OW);
+                    continue;
+                }
                 for (int oh = 0; oh < OH; oh++) {
                     int h = oh * s->stride - s->pad + ki;
                     for (int ow = 0; ow < OW; ow++, src++) {
@@ -90,15 +159,140 @@ static void col2im(float *din, const float *col, size_t ld, const df_conv_shape 
     }
 }
 
-/* The whole batch's patches side by side: col (C*K*K, N*OH*OW). One wide
- * GEMM over the batch runs much closer to the core's peak than N narrow
- * ones (LeNet's conv2 is a 50x500 by 500x64 product per sample). */
-static void im2col_batch(float *col, const float *in, const df_conv_shape *s, int N)
+/* dout (N,OC,OHW) -> dbias (OC) (+=) the sum over samples and positions,
+ * for each channel one running sum in sample-then-position order. Such a
+ * chain waits on every add's latency (0.6 ms of LeNet's conv1 backward at
+ * batch 64), so four channels' chains run side by side; each still adds
+ * in the same order, so the sums are those of the plain loop. (Partial
+ * sums per vector lane were as fast and as valid, but the rounding they
+ * change moves which ReLU or max-pool kinks flip in the 30 steps of
+ * tests/mpi_equivalence.sh: with them 2 ranks ended 4e-4 from 1 under
+ * OPENBLAS_CORETYPE=Haswell; with this order, 1e-8.) */
+static void bias_grad(float *restrict dbias, const float *restrict dout, int N, int OC, int ohw)
 {
-    const size_t ohw = (size_t)s->OH * s->OW, ld = (size_t)N * ohw;
+    const size_t out_size = (size_t)OC * ohw;
+    int oc = 0;
+    for (; oc + 4 <= OC; oc += 4) {
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * out_size + (size_t)oc * ohw;
+            for (int p = 0; p < ohw; p++) {
+                s0 += d[p];
+                s1 += d[ohw + p];
+                s2 += d[2 * ohw + p];
+                s3 += d[3 * ohw + p];
+            }
+        }
+        dbias[oc] += s0, dbias[oc + 1] += s1, dbias[oc + 2] += s2, dbias[oc + 3] += s3;
+    }
+    for (; oc < OC; oc++) {
+        float sum = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * out_size + (size_t)oc * ohw;
+            for (int p = 0; p < ohw; p++)
+                sum += d[p];
+        }
+        dbias[oc] += sum;
+    }
+}
+
+/* ---- one input channel (LeNet's conv1): direct forward ----
+ * With C = 1 a patch has only K*K taps (25), so the GEMM's inner
+ * dimension is too short for it to run well, and im2col writes K*K copies
+ * of every input pixel. Computed directly instead, each output row as
+ * 8-float vectors, four output channels at a time so one input load
+ * serves four products: 0.55 ms against 0.86 ms for im2col + GEMM at
+ * batch 64. Per sample, so no sample's result depends on the others in
+ * the batch. */
+static int direct_one_channel(const df_conv_shape *s)
+{
+    return s->C == 1 && dense_windows(s);
+}
+
+/* in (1,H,W), weight (OC,1,K,K), bias (OC) -> out (OC,OH,OW):
+ * out[oc][oh][ow] = (sum over ki, kj in that order of
+ * w[oc][ki][kj] * in[oh+ki][ow+kj]) + bias[oc] */
+PER_CPU static void forward_one_channel(float *restrict out, const float *restrict in,
+                                        const float *restrict weight,
+                                        const float *restrict bias, const df_conv_shape *s)
+{
+    const int K = s->K, KK = K * K, W = s->W, OH = s->OH, OW = s->OW;
+    const size_t ohw = (size_t)OH * OW;
+    int oc = 0;
+    for (; oc + 4 <= s->OC; oc += 4) {
+        const float *w0 = weight + (size_t)oc * KK, *w1 = w0 + KK, *w2 = w1 + KK,
+                    *w3 = w2 + KK;
+        float *o0 = out + (size_t)oc * ohw, *o1 = o0 + ohw, *o2 = o1 + ohw, *o3 = o2 + ohw;
+        for (int oh = 0; oh < OH; oh++) {
+            int ow = 0;
+            for (; ow + VF <= OW; ow += VF) {
+                vf8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, x, p;
+                for (int ki = 0; ki < K; ki++) {
+                    const float *row = in + (size_t)(oh + ki) * W + ow;
+                    for (int kj = 0; kj < K; kj++) {
+                        const int t = ki * K + kj;
+                        VLOAD(x, row + kj);
+                        p = w0[t] * x;
+                        a0 += p;
+                        p = w1[t] * x;
+                        a1 += p;
+                        p = w2[t] * x;
+                        a2 += p;
+                        p = w3[t] * x;
+                        a3 += p;
+                    }
+                }
+                a0 += bias[oc], a1 += bias[oc + 1], a2 += bias[oc + 2], a3 += bias[oc + 3];
+                const size_t at = (size_t)oh * OW + ow;
+                VSTORE(o0 + at, a0), VSTORE(o1 + at, a1);
+                VSTORE(o2 + at, a2), VSTORE(o3 + at, a3);
+            }
+            for (; ow < OW; ow++) {
+                for (int o = 0; o < 4; o++) {
+                    const float *wo = w0 + (size_t)o * KK;
+                    float acc = 0.0f;
+                    for (int ki = 0; ki < K; ki++)
+                        for (int kj = 0; kj < K; kj++) {
+                            float prod = wo[ki * K + kj] * in[(size_t)(oh + ki) * W + ow + kj];
+                            acc += prod;
+                        }
+                    o0[(size_t)o * ohw + (size_t)oh * OW + ow] = acc + bias[oc + o];
+                }
+            }
+        }
+    }
+    for (; oc < s->OC; oc++) {   /* the last OC % 4, one at a time, same sums */
+        const float *wo = weight + (size_t)oc * KK;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float acc = 0.0f;
+                for (int ki = 0; ki < K; ki++)
+                    for (int kj = 0; kj < K; kj++) {
+                        float prod = wo[ki * K + kj] * in[(size_t)(oh + ki) * W + ow + kj];
+                        acc += prod;
+                    }
+                out[(size_t)oc * ohw + (size_t)oh * OW + ow] = acc + bias[oc];
+            }
+    }
+}
+
+/* Samples [n0, n0 + chunk) of the batch. */
+static int chunk_at(int n0, int N)
+{
+    return N - n0 < CONV_CHUNK ? N - n0 : CONV_CHUNK;
+}
+
+/* The chunk's patches side by side: col (C*K*K, chunk*OH*OW). One wide
+ * GEMM over a chunk runs much closer to the core's peak than narrow ones
+ * per sample (LeNet's conv2 is a 50x500 by 500x64 product per sample), and
+ * a chunk's patches (1 MiB for conv2) stay in L2 from im2col to the GEMM,
+ * where a whole batch's (8 MiB) did not. */
+static void im2col_chunk(float *col, const float *in, const df_conv_shape *s, int chunk)
+{
+    const size_t ohw = (size_t)s->OH * s->OW, ld = (size_t)chunk * ohw;
     const size_t in_size = (size_t)s->C * s->H * s->W;
-    for (int n = 0; n < N; n++)
-        im2col(col + (size_t)n * ohw, ld, in + (size_t)n * in_size, s);
+    for (int j = 0; j < chunk; j++)
+        im2col(col + (size_t)j * ohw, ld, in + (size_t)j * in_size, s);
 }
 
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW);
@@ -107,25 +301,29 @@ void df_conv_forward(float *out, const float *in, const float *weight,
                      const float *bias, const df_conv_shape *s, int N,
                      float *work)
 {
-    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW, cols = N * ohw;
-    float *col = work, *prod = work + (size_t)ckk * cols;   /* prod (OC, N*OHW) */
-    im2col_batch(col, in, s, N);
-    /* in chunks of samples, so every sample's outputs come from a GEMM of
-     * the same shape whatever the batch (see CONV_DW_CHUNK) */
-    for (int n0 = 0; n0 < N; n0 += CONV_DW_CHUNK) {
-        int chunk = N - n0 < CONV_DW_CHUNK ? N - n0 : CONV_DW_CHUNK;
-        size_t at = (size_t)n0 * ohw;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, chunk * ohw, ckk,
-                    1.0f, weight, ckk, col + at, cols, 0.0f, prod + at, cols);
+    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
+    const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
+    if (direct_one_channel(s)) {
+        for (int n = 0; n < N; n++)
+            forward_one_channel(out + (size_t)n * out_size, in + (size_t)n * in_size, weight,
+                                bias, s);
+        return;
     }
-    /* (OC, N, OHW) -> (N, OC, OHW), adding the bias on the way */
-    for (int n = 0; n < N; n++)
-        for (int oc = 0; oc < s->OC; oc++) {
-            const float *src = prod + (size_t)oc * cols + (size_t)n * ohw;
-            float *dst = out + ((size_t)n * s->OC + oc) * ohw;
-            for (int p = 0; p < ohw; p++)
-                dst[p] = src[p] + bias[oc];
-        }
+    for (int n0 = 0; n0 < N; n0 += CONV_CHUNK) {
+        const int chunk = chunk_at(n0, N), cols = chunk * ohw;
+        float *col = work, *prod = work + (size_t)ckk * cols;   /* prod (OC, chunk*OHW) */
+        im2col_chunk(col, in + (size_t)n0 * in_size, s, chunk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, cols, ckk, 1.0f,
+                    weight, ckk, col, cols, 0.0f, prod, cols);
+        /* (OC, chunk, OHW) -> (chunk, OC, OHW), adding the bias on the way */
+        for (int j = 0; j < chunk; j++)
+            for (int oc = 0; oc < s->OC; oc++) {
+                const float *src = prod + (size_t)oc * cols + (size_t)j * ohw;
+                float *dst = out + (size_t)(n0 + j) * out_size + (size_t)oc * ohw;
+                for (int p = 0; p < ohw; p++)
+                    dst[p] = src[p] + bias[oc];
+            }
+    }
 }
 
 /* dout (N,OC,OH,OW), in (N,C,H,W), weight (OC,C,K,K) -> din (N,C,H,W) (=),
@@ -135,43 +333,39 @@ void df_conv_backward(float *din, float *dweight, float *dbias,
                       const float *dout, const float *in, const float *weight,
                       const df_conv_shape *s, int N, float *work)
 {
-    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW, cols = N * ohw;
-    const size_t in_size = (size_t)s->C * s->H * s->W;
-    float *col = work, *dprod = work + (size_t)ckk * cols;   /* (OC, N*OHW) */
-    /* (N, OC, OHW) -> (OC, N, OHW), summing the bias gradient on the way */
-    for (int oc = 0; oc < s->OC; oc++) {
-        float sum = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *src = dout + ((size_t)n * s->OC + oc) * ohw;
-            float *dst = dprod + (size_t)oc * cols + (size_t)n * ohw;
-            for (int p = 0; p < ohw; p++) {
-                dst[p] = src[p];
-                sum += src[p];
-            }
+    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
+    const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
+    bias_grad(dbias, dout, N, s->OC, ohw);
+    for (int n0 = 0; n0 < N; n0 += CONV_CHUNK) {
+        const int chunk = chunk_at(n0, N), cols = chunk * ohw;
+        float *col = work, *dprod = work + (size_t)ckk * cols;   /* (OC, chunk*OHW) */
+        /* (chunk, OC, OHW) -> (OC, chunk, OHW) */
+        for (int oc = 0; oc < s->OC; oc++)
+            for (int j = 0; j < chunk; j++)
+                memcpy(dprod + (size_t)oc * cols + (size_t)j * ohw,
+                       dout + (size_t)(n0 + j) * out_size + (size_t)oc * ohw,
+                       (size_t)ohw * sizeof *dprod);
+        /* recompute the patches rather than rely on forward's scratch */
+        im2col_chunk(col, in + (size_t)n0 * in_size, s, chunk);
+        /* dweight sums sample by sample, in the order of the global batch, so
+         * a split over ranks changes only where the running sum restarts: with
+         * 8-sample GEMMs here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
+         * (a ReLU/pool kink flipped), per sample it stays at 3e-8. (Computed
+         * directly for one input channel, as forward is, it took longer than
+         * these GEMMs: 0.66 against 0.57 ms for LeNet's conv1.) */
+        for (int j = 0; j < chunk; j++) {
+            size_t at = (size_t)j * ohw;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw, 1.0f,
+                        dprod + at, cols, col + at, cols, 1.0f, dweight, ckk);
         }
-        dbias[oc] += sum;
+        if (!din)
+            continue;
+        /* dcol = W^T dprod, into col's place */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, s->OC, 1.0f, weight,
+                    ckk, dprod, cols, 0.0f, col, cols);
+        float *din0 = din + (size_t)n0 * in_size;
+        memset(din0, 0, (size_t)chunk * in_size * sizeof *din);
+        for (int j = 0; j < chunk; j++)
+            col2im(din0 + (size_t)j * in_size, col + (size_t)j * ohw, (size_t)cols, s);
     }
-    /* recompute the patches rather than rely on forward's scratch */
-    im2col_batch(col, in, s, N);
-    /* dweight sums sample by sample, in the order of the global batch, so
-     * a split over ranks changes only where the running sum restarts: with
-     * 8-sample chunks here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
-     * (a ReLU/pool kink flipped), per sample it stays at 3e-8 */
-    for (int n = 0; n < N; n++) {
-        size_t at = (size_t)n * ohw;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw,
-                    1.0f, dprod + at, cols, col + at, cols, 1.0f, dweight, ckk);
-    }
-    if (!din)
-        return;
-    /* dcol = W^T dprod, into col's place */
-    for (int n0 = 0; n0 < N; n0 += CONV_DW_CHUNK) {
-        int chunk = N - n0 < CONV_DW_CHUNK ? N - n0 : CONV_DW_CHUNK;
-        size_t at = (size_t)n0 * ohw;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, chunk * ohw, s->OC,
-                    1.0f, weight, ckk, dprod + at, cols, 0.0f, col + at, cols);
-    }
-    memset(din, 0, (size_t)N * in_size * sizeof *din);
-    for (int n = 0; n < N; n++)
-        col2im(din + (size_t)n * in_size, col + (size_t)n * ohw, (size_t)cols, s);
 }

@@ -1,12 +1,26 @@
-/* Fuzz harness: the checkpoint reader. The input is a whole checkpoint
- * file, read the way `deepfried eval`/`inspect` do (src/model.c): the
- * stored config (df_checkpoint_read_config, then df_config_parse), then the
+/* Fuzz harness: the checkpoint reader. The input is a checkpoint file,
+ * read the way `deepfried eval`/`inspect` do (src/model.c): the stored
+ * config (df_checkpoint_read_config, then df_config_parse), then the
  * tensors (df_checkpoint_load) into a net built here from TINY_CONF, so the
  * load has real shapes to check and permutations to verify. Two nets, one
  * with an adaptive and one with a fixed Fastfood layer (which stores S, G,
  * B under /fixed): the stored config picks, as it would pick the net a
- * user's eval builds. The seed corpus (tests/fuzz/corpus/checkpoint) holds
- * real checkpoints of these nets, made by tests/fuzz/make-corpus.sh.
+ * user's eval builds.
+ *
+ * Byte 0 of the input says how the rest becomes the file:
+ *   even  raw: the rest is the file as on disk. Unless its integrity header
+ *         matches (which a mutation almost never keeps), the reader must
+ *         refuse it with the header's message before HDF5 reads a byte:
+ *         checked against df_checkpoint_verify.
+ *   odd   sealed: the rest is the HDF5 part (from the superblock on) and
+ *         the harness puts a matching integrity header in front, so that
+ *         HDF5's parsers and every check behind them still get fuzzed. A
+ *         crash found this way needs a file whose checksum was forged on
+ *         purpose; no damage on a disk reaches it (docs/hardening.md).
+ * DF_FUZZ_CHECKPOINT_MODE=raw or sealed overrides byte 0 (tests/fuzz/run.sh
+ * checkpoint-raw, checkpoint-sealed). The seed corpus
+ * (tests/fuzz/corpus/checkpoint) holds real checkpoints of these nets in
+ * both forms, made by tests/fuzz/make-corpus.sh.
  *
  * Beyond "no crash, no sanitizer report, no leak": every HDF5 object and
  * file descriptor is closed again, a failure carries a message and a
@@ -83,7 +97,7 @@ static int pick_net(const char *text)
     return ff >= 0 && cfg.layers[ff].type == DF_LAYER_FASTFOOD && !cfg.layers[ff].adaptive;
 }
 
-static void load_into(tiny *t, const char *path)
+static void load_into(tiny *t, const char *path, const df_error *header_err)
 {
     size_t n = t->net.n_params;
     memcpy(t->saved, t->net.params, n * sizeof(float));
@@ -95,6 +109,8 @@ static void load_into(tiny *t, const char *path)
     memset(&err, 0, sizeof err);
     int rc = df_checkpoint_load(path, &t->net, t->momentum, &metrics, &meta, &err);
     fuzz_note(t == &nets[0] ? "load (adaptive net)" : "load (fixed net)", rc, &err);
+    FUZZ_CHECK(!header_err || (rc == DF_EINPUT && strcmp(err.msg, header_err->msg) == 0),
+               "header says '%s', load said '%s'", header_err->msg, rc ? err.msg : "ok");
     if (rc == 0) {
         for (size_t i = 0; i < n; i++)
             FUZZ_CHECK(isfinite(t->net.params[i]), "param %zu is not finite", i);
@@ -111,12 +127,53 @@ static void load_into(tiny *t, const char *path)
     df_metrics_free(&metrics);
 }
 
+/* -1: byte 0 says; 0: raw; 1: sealed. */
+static int forced_mode(void)
+{
+    static int mode = -2;
+    if (mode == -2) {
+        const char *v = getenv("DF_FUZZ_CHECKPOINT_MODE");
+        mode = !v || !*v ? -1 : strcmp(v, "raw") == 0 ? 0 : strcmp(v, "sealed") == 0 ? 1 : -3;
+        FUZZ_CHECK(mode != -3, "DF_FUZZ_CHECKPOINT_MODE='%s': raw or sealed", v);
+    }
+    return mode;
+}
+
+/* The file on disk; returns 1 if the reader must refuse it with the
+ * message of its integrity header (in *header_err). */
+static int write_input(const char *path, const uint8_t *data, size_t size,
+                       df_error *header_err)
+{
+    int sealed = size > 0 && (data[0] & 1);
+    if (size > 0) {
+        data++;
+        size--;
+    }
+    if (forced_mode() >= 0)
+        sealed = forced_mode();
+    if (!sealed) {
+        fuzz_write(path, data, size);
+        return df_checkpoint_verify(path, data, size, header_err) != 0;
+    }
+    size_t total = size + DF_CKPT_HEADER_BYTES;
+    uint8_t *file = malloc(total);
+    FUZZ_CHECK(file != NULL, "out of memory");
+    if (size)
+        memcpy(file + DF_CKPT_HEADER_BYTES, data, size);
+    df_checkpoint_seal(file, total);
+    fuzz_write(path, file, total);
+    free(file);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nets_init();
     char path[256];
     fuzz_path(path, sizeof path, "ckpt.h5");
-    fuzz_write(path, data, size);
+    df_error header_err;
+    memset(&header_err, 0, sizeof header_err);
+    int refused = write_input(path, data, size, &header_err);
     int fd_before = fuzz_lowest_free_fd();
 
     char *text = NULL;
@@ -133,8 +190,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_error(rc, &err);
         FUZZ_CHECK(text == NULL, "a failed read returned text");
     }
+    /* a file whose header does not match never gets past it */
+    FUZZ_CHECK(!refused || (rc == DF_EINPUT && strcmp(err.msg, header_err.msg) == 0),
+               "header says '%s', read_config said '%s'", header_err.msg, rc ? err.msg : "ok");
     free(text);
-    load_into(&nets[which], path);
+    load_into(&nets[which], path, refused ? &header_err : NULL);
 
     ssize_t open_objects = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
     FUZZ_CHECK(open_objects == 0, "%zd HDF5 objects left open", open_objects);

@@ -4,7 +4,8 @@
  * it replays $DF_SRCDIR/tests/fuzz/corpus/NAME/ (the seeds) and
  * tests/fuzz/regressions/NAME/ (every input that once found a bug): each
  * must go through without a crash, a sanitizer report or a failed check.
- * FUZZ_NAME ("config", "idx", "checkpoint") comes from Makefile.am. */
+ * FUZZ_NAME ("config", "idx", "checkpoint", "latest", "args") comes from
+ * Makefile.am. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>

@@ -2,7 +2,10 @@
 # Build the libFuzzer harnesses (clang, ./configure --enable-fuzzing, in a
 # build directory of their own) and run one for SECONDS from the seed
 # corpus; then print executions per second, coverage and crashes.
-#   tests/fuzz/run.sh config|idx|checkpoint SECONDS [libFuzzer options...]
+#   tests/fuzz/run.sh NAME SECONDS [libFuzzer options...]
+# NAME: config, idx, latest, args, or checkpoint (byte 0 of each input picks
+# raw or sealed, see fuzz_checkpoint.c), checkpoint-raw or checkpoint-sealed
+# (the same harness held to one mode, each with a corpus of its own).
 # e.g. a longer run on 4 cores:  tests/fuzz/run.sh idx 3600 -fork=4
 # Environment:
 #   DF_FUZZ_BUILD  build directory (default ${TMPDIR:-/tmp}/deepfried-fuzz);
@@ -12,14 +15,23 @@
 # A crash, leak, timeout or failed harness check exits 1 and names the
 # input; copy it to tests/fuzz/regressions/NAME/ with the fix.
 set -euo pipefail
-usage() { echo "usage: $0 config|idx|checkpoint SECONDS [libFuzzer options...]" >&2; exit 2; }
+usage() {
+    echo "usage: $0 config|idx|checkpoint|checkpoint-raw|checkpoint-sealed|latest|args SECONDS [libFuzzer options...]" >&2
+    exit 2
+}
 [ $# -ge 2 ] || usage
 name=$1 seconds=$2
 shift 2
+harness=$name
 case $name in
 config) max_len=8192 ;;         # the conf files are 2-3 KB
 idx) max_len=16384 ;;           # a few 28x28 images, plain or gzip
 checkpoint) max_len=65536 ;;    # the seed checkpoints are < 64 KB
+checkpoint-raw | checkpoint-sealed)
+    harness=checkpoint max_len=65536
+    export DF_FUZZ_CHECKPOINT_MODE=${name#checkpoint-} ;;
+latest) max_len=2048 ;;         # a pointer and a few dozen names
+args) max_len=8192 ;;           # up to 600 words
 *) usage ;;
 esac
 [[ $seconds =~ ^[0-9]+$ ]] || usage
@@ -59,14 +71,14 @@ if [ ! -f "$obj/Makefile" ] || [ "$tree/configure" -nt "$obj/Makefile" ]; then
     log "configure CC=clang --enable-fuzzing"
     (cd "$obj" && "$tree/configure" -q CC=clang --enable-fuzzing)
 fi
-log "make tests/fuzz/fuzz_$name"
-make -s -C "$obj" -j"$(nproc)" "tests/fuzz/fuzz_$name" >"$build/make.log" 2>&1 ||
+log "make tests/fuzz/fuzz_$harness"
+make -s -C "$obj" -j"${DF_FUZZ_JOBS:-$(nproc)}" "tests/fuzz/fuzz_$harness" >"$build/make.log" 2>&1 ||
     { tail -n 40 "$build/make.log" >&2; exit 1; }
 
 work="$build/corpus/$name" crashes="$build/crashes/$name"
 mkdir -p "$work" "$crashes"
 dict=()
-[ -f "$src/tests/fuzz/$name.dict" ] && dict=(-dict="$src/tests/fuzz/$name.dict")
+[ -f "$src/tests/fuzz/$harness.dict" ] && dict=(-dict="$src/tests/fuzz/$harness.dict")
 # As make check's sanitizer pass: full unwinding on malloc, because HDF5
 # has no frame pointers and its leak suppressions (lsan.supp) name
 # functions below its entry points; malloc returns NULL for a size it can
@@ -83,14 +95,14 @@ DF_FUZZ_TMP=$(mktemp -d "$scratch_base/df-fuzz-run.XXXXXX")
 export DF_FUZZ_TMP
 trap 'rm -rf "$DF_FUZZ_TMP"' EXIT
 out="$build/fuzz-$name.log"
-log "fuzz_$name for $seconds s (log: $out)"
+log "fuzz_$harness${DF_FUZZ_CHECKPOINT_MODE:+ ($DF_FUZZ_CHECKPOINT_MODE)} for $seconds s (log: $out)"
 status=0
 TIMEFORMAT='%U %S'  # the fuzzer's CPU seconds (with -fork: its children's too)
 # work first: libFuzzer adds what it finds to the first corpus directory
-{ time (cd "$crashes" && nice -n "${DF_FUZZ_NICE:-19}" "$obj/tests/fuzz/fuzz_$name" \
+{ time (cd "$crashes" && nice -n "${DF_FUZZ_NICE:-19}" "$obj/tests/fuzz/fuzz_$harness" \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" "$@" \
-    "$work" "$src/tests/fuzz/corpus/$name" >"$out" 2>&1) || status=$?; } 2>"$build/cpu-$name"
+    "$work" "$src/tests/fuzz/corpus/$harness" >"$out" 2>&1) || status=$?; } 2>"$build/cpu-$name"
 cpu=$(awk '{ printf "%.0f", $1 + $2 }' "$build/cpu-$name")
 
 # The summary: libFuzzer's last status line (plain: "#N DONE cov: ...",
@@ -109,7 +121,7 @@ found=$(grep -c . <<<"$artifacts" || true)
 echo "fuzz_$name: ${seconds} s (${cpu} CPU s), ${execs:-?} execs, ${rate:-?} execs/s, cov: ${cov:-?}, ft: ${ft:-?}, corpus: ${corp:-?} inputs, crashes: $found (in $crashes)"
 # One line per new artifact: what it does now, and the innermost frames.
 for a in $artifacts; do
-    report=$(cd "$crashes" && timeout 60 "$obj/tests/fuzz/fuzz_$name" "$a" 2>&1 || true)
+    report=$(cd "$crashes" && timeout 60 "$obj/tests/fuzz/fuzz_$harness" "$a" 2>&1 || true)
     kind=$(grep -m1 -oE 'ERROR: [A-Za-z]+Sanitizer: [A-Za-z-]+|ERROR: libFuzzer: [a-z-]+|fuzz check failed: .*|runtime error: .*' <<<"$report" | cut -c1-120 || true)
     frames=$(grep -E '^ +#[0-9]+ ' <<<"$report" | grep -oE ' in [A-Za-z_][A-Za-z_0-9]*' | sed 's/ in //' |
         grep -vE '^(malloc|calloc|realloc|free|__interceptor|__asan|__sanitizer|fuzzer|main|__libc)' |
