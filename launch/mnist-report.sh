@@ -5,7 +5,7 @@
 # replaced by a table or figure made here from DF_WORK/*/done and the
 # runs' metrics.csv. Rows without finished runs are shown as "not run".
 #   DF_WORK=runs/reproduce-mnist bash launch/mnist-report.sh
-set -euo pipefail
+set -eu
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 work=${DF_WORK:-runs/reproduce-mnist}
@@ -24,16 +24,16 @@ trap 'rm -rf "$parts"' EXIT
 # error|paper params|class).
 eval "$(sed -n '/^table1_rows=(/,/^)/p;/^fashion_rows=(/,/^)/p' launch/reproduce-mnist.sh)"
 
-value() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }
+value() { [ -f "$1" ] && sed -n "s/^$2=//p" "$1" | head -n 1; return 0; }
 pct() { local v; v=$(value "$1" error); [ -n "$v" ] && printf '%s%%' "$v"; return 0; }
-field() { local IFS='|'; set -f; local a=($1); set +f; printf '%s' "${a[$2]}"; }
+field() { local IFS='|'; set -f; local a=($1); set +f; printf '%s' "${a[$2]:-}"; }
 
 # seed_runs ID: the finished runs of a row, "ID-s1 ID-s2 ..." in seed order.
 seed_runs() {
     local d
-    for d in "$work/$1"-s*; do
-        [ -f "$d/done" ] && printf '%s\n' "${d##*/}"
-    done | sort -t s -k2 -n
+    for d in "$work/$1"-s[0-9]*; do
+        if [ -f "$d/done" ]; then printf '%s\n' "${d##*/}"; fi
+    done | sort -V
 }
 
 # stats RUN...: "mean sd n list" of the runs' test errors (%), and the

@@ -79,7 +79,7 @@ selected_rows() {
         done
     done
 }
-field() { local IFS='|'; set -f; local a=($1); set +f; printf '%s' "${a[$2]}"; }
+field() { local IFS='|'; set -f; local a=($1); set +f; printf '%s' "${a[$2]:-}"; }
 
 seeds_for() {
     case " $(field "$1" 5) " in
