@@ -27,7 +27,9 @@
 # Environment: DF_RANKS (2), DF_SEEDS (3), DF_SEEDS_OTHER (1),
 # DF_SEEDS_FASHION (1), DF_STEPS (10000), DF_HOLDOUT_STEPS (10000; fewer
 # makes the sigma search cheaper, the report says what was used),
-# DF_FINETUNE_STEPS (2000), DF_ROWS (Table 1 row ids to run, in this
+# DF_FINETUNE_STEPS (2000), DF_HOLDOUT (5000 images held out for the
+# sigma search), DF_EXTRA (more train options for every run, e.g. data
+# paths), DF_RECORD (docs/results/mnist: where logs are copied), DF_ROWS (Table 1 row ids to run, in this
 # order, e.g. "ff1024 af1024"; default all), DF_WORK, DF_BIN (./deepfried), DF_SKIP_SETUP=1
 # (no apt/build/fetch: use what is there).
 set -euo pipefail
@@ -43,7 +45,10 @@ holdout_steps=${DF_HOLDOUT_STEPS:-10000}
 finetune_steps=${DF_FINETUNE_STEPS:-2000}
 work=${DF_WORK:-runs/reproduce-mnist}
 bin=${DF_BIN:-./deepfried}
-record=docs/results/mnist
+record=${DF_RECORD:-docs/results/mnist}
+holdout=${DF_HOLDOUT:-5000}
+# extra options for every training run (e.g. other data paths), split on spaces
+read -r -a extra_train_args <<<"${DF_EXTRA:-}"
 sigmas=(0.001 0.005 0.01 0.05)
 
 # Table 1: id | config | label | paper error (%) | paper params | seeds class
@@ -110,7 +115,7 @@ run_training() {
     df_log "$run: training $conf (seed $seed, $ranks ranks)"
     local rc=0
     mpi_launch "$bin" train "$conf" --set run.seed="$seed" --set run.dir="$dir" \
-        --set run.threads=1 --resume auto "$@" </dev/null >>"$dir/train.log" 2>&1 || rc=$?
+        --set run.threads=1 --resume auto "${extra_train_args[@]}" "$@" </dev/null >>"$dir/train.log" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
         tail -n 5 "$dir/train.log" >&2
         [ "$rc" -eq 75 ] && die "$run stopped at a checkpoint; run the same command again to go on"
@@ -176,7 +181,7 @@ stage_sigma() {
         best= best_err=
         for sigma in "${sigmas[@]}"; do
             run_training "holdout-$id-sigma$sigma" "$conf" 1 \
-                --set data.holdout=5000 --set data.eval_on=holdout \
+                --set data.holdout="$holdout" --set data.eval_on=holdout \
                 --set ff.sigma="$sigma" --set solver.iterations="$holdout_steps"
             err=$(done_value "holdout-$id-sigma$sigma" error)
             # strictly better only: ties keep the smaller sigma
@@ -216,7 +221,7 @@ compress_and_finetune() {
         local ckpt=$src/$(cat "$src/latest")
         "$bin" compress "$ckpt" --layer "$layer" --rank "$rank" -o "$out" --force \
             >"$work/svd-$tag.log" 2>&1 || { cat "$work/svd-$tag.log" >&2; die "compress $tag failed"; }
-        "$bin" eval "$out" >>"$work/svd-$tag.log" 2>&1 ||
+        "$bin" eval "$out" "${extra_train_args[@]}" >>"$work/svd-$tag.log" 2>&1 ||
             { cat "$work/svd-$tag.log" >&2; die "eval $tag failed"; }
         {
             echo "error=$(sed -n 's/^test error \([0-9.]*\)% on.*/\1/p' "$work/svd-$tag.log" | tail -n 1)"
