@@ -164,7 +164,9 @@ for row in "${table1_rows[@]}"; do
     # test_error is column 6; rows without it are progress rows
     awk -F, 'NR > 1 && $6 != "" { print $1, 100 * $6 }' "$m" >"$plot_data/$id.dat"
     i=$((i + 1))
-    plot_cmds+=("'$plot_data/$id.dat' using 1:2 with linespoints lw 2 pt $i ps 0.8 title '$(field "$row" 2)'")
+    # nine distinguishable colours; the reference drawn black and thicker
+    colour=$(echo "#000000 #e69f00 #56b4e9 #009e73 #cc79a7 #0072b2 #d55e00 #999999 #7f3c8d" | cut -d' ' -f"$i")
+    plot_cmds+=("'$plot_data/$id.dat' using 1:2 with linespoints lw $([ "$i" -eq 1 ] && echo 3 || echo 1.5) pt $i ps 0.8 lc rgb '$colour' title '$(field "$row" 2)'")
 done
 if [ ${#plot_cmds[@]} -gt 0 ]; then
     gnuplot <<EOF
@@ -214,7 +216,9 @@ set xlabel "trainable parameters"
 set ylabel "test error (%)"
 set logscale x
 set xrange [20000:800000]
-set yrange [0.5:1.6]
+set xtics ("20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000)
+set yrange [0.5:2]
+set label "points above 2% (SVD of the softmax layer) are in the SVD table" at graph 0.98, graph 0.04 right font ",9"
 set grid
 set key top left
 plot '$plot_data/ours.dat' using 1:2:3 with yerrorbars pt 7 ps 1.2 lc rgb '#0072b2' title 'ours (mean ± sd over seeds)', \

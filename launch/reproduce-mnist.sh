@@ -150,7 +150,7 @@ finish_run() {
         echo "images_per_s=$ips"
         echo "params=$params"
         echo "resumed=$(grep -c '^resum' "$dir/train.log" || true)"
-        echo "binary=$("$bin" --version | head -n 1)"
+        echo "binary=$("$bin" --version | head -n 1), sha256 $(sha256sum <"$bin" | cut -c1-12)"
         echo "date=$(date -u +%F)"
     } >"$dir/done.tmp"
     mv "$dir/done.tmp" "$dir/done"
