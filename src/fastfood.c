@@ -16,6 +16,7 @@
 
 #include "deepfried/fwht.h"
 #include "deepfried/rng.h"
+#include "per_cpu.h"
 
 #define FF_MAX_FEATURES (1 << 24)
 
@@ -130,18 +131,6 @@ static int block_width(const df_fastfood_shape *s, int j)
 
 typedef float vf16 __attribute__((vector_size(64)));
 #define VF 16
-/* through memcpy: any alignment, and no vector-typed function arguments */
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
-
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define PER_CPU __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef PER_CPU
-#define PER_CPU
-#endif
 
 /* out[i] = c * a[i] * b[i]; out may be b */
 PER_CPU static void scale_mul(float *out, float c, const float *a, const float *b, int n)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "deepfried/layers.h"
+#include "../per_cpu.h"
 
 /* Samples per GEMM. A BLAS picks kernels and blocking by matrix shape,
  * so one GEMM over a whole batch of 64 and two over halves of 32 round
@@ -51,21 +52,11 @@ size_t df_conv_work_size(const df_conv_shape *s, int N)
  * loads and stores through memcpy (any alignment) */
 typedef float vf8 __attribute__((vector_size(32)));
 #define VF 8
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 
 /* The direct forward below is compiled for AVX-512, AVX2 and baseline
- * SSE, the loader picking one (as in fastfood.c). Its products are never
+ * SSE, the loader picking one (PER_CPU, per_cpu.h). Its products are never
  * fused into FMAs (each is its own statement, and -std=c11 keeps GCC from
  * contracting), so every clone gives the same bits. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define PER_CPU __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef PER_CPU
-#define PER_CPU
-#endif
 
 /* dst[i] = src[i], i < n: a short row (one output row of a patch), in
  * vector-sized pieces the compiler turns into moves, not a libc call */
