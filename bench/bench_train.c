@@ -15,9 +15,10 @@
  * Images are real MNIST (data/mnist/) when present, else the embedded
  * sample (data/mnist-sample/).
  *
- * Threads are the config's run.threads, which training hands to
- * openblas_set_num_threads (the convolutions' and dense layers' GEMMs; the
- * Fastfood layer and the elementwise layers run on one thread). Per
+ * Threads are the config's run.threads, which training hands to the
+ * layers (df_net_set_threads: convolutions, pooling and dense layers split
+ * the batch over them, each thread calling a one-thread BLAS; the Fastfood
+ * layer and the elementwise layers run on one thread). Per
  * (model, threads): a fresh network, --warmup untimed steps, then --reps
  * timed blocks of --steps steps each; images/s is the median block. Then
  * one more block with the net's per-layer profile on (timed apart, so the
@@ -140,8 +141,12 @@ static int trainer_init(trainer *t, const df_config *cfg, const df_dataset *ds,
         trainer_free(t);
         return rc;
     }
-    openblas_set_num_threads(df_train_threads(&t->cfg, &t->dist));
-    return DF_OK;
+    /* as training does (train.c): the layers' threads, a one-thread BLAS */
+    openblas_set_num_threads(1);
+    rc = df_net_set_threads(&t->net, df_train_threads(&t->cfg, &t->dist), err);
+    if (rc != DF_OK)
+        trainer_free(t);
+    return rc;
 }
 
 /* One step of `deepfried train` on one process (train.c: train_step, then
@@ -428,8 +433,9 @@ int main(int argc, char **argv)
     bench_print_header("bench_train: end-to-end training steps (forward, loss, backward, "
                        "SGD update), one process");
     printf("# data: %s (%lld training images); batch %d\n", dir, (long long)ds.n, BATCH);
-    printf("# threads: run.threads = N -> openblas_set_num_threads(N) per row (GEMMs); "
-           "Fastfood and elementwise layers on one thread\n");
+    printf("# threads: run.threads = N -> df_net_set_threads(N): conv, pool and dense layers "
+           "split the batch over N threads, BLAS single-threaded; Fastfood and elementwise "
+           "layers on one thread\n");
     printf("# per (model, threads): fresh network, %d warm-up steps, median of %d blocks of "
            "%d steps, then one profiled block of %d steps\n",
            o.warmup, o.reps, o.steps, o.steps);

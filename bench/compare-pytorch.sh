@@ -55,7 +55,7 @@ echo "# load average at start: $(cat /proc/loadavg)"
 echo "# data: $DATA; per run: $warmup warm-up steps, median of $reps blocks of $steps steps;"
 echo "# $rounds runs of each, deepfried and PyTorch alternating; the table: medians over the runs"
 echo "# PyTorch: OMP_NUM_THREADS=N, OPENBLAS_NUM_THREADS=1, torch.set_num_threads(N);"
-echo "# deepfried: run.threads=N (OpenBLAS threads for the GEMMs)"
+echo "# deepfried: run.threads=N (the layers split the batch over N threads, OpenBLAS single-threaded)"
 
 common=(--steps "$steps" --reps "$reps" --warmup "$warmup" --data "$DATA")
 for t in $threads; do

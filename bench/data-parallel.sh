@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel figures on this machine: training images/s for P = 1 with 2
-# and 1 BLAS threads and P = 2 with 1 thread each, the communication wait
+# and 1 threads (run.threads) and P = 2 with 1 thread each, the communication wait
 # not hidden by backward, and the bytes allreduced per step, for the
 # reference LeNet and the Adaptive Fastfood 1024/2048 LeNets (fp32, bf16).
 # Each configuration runs STEPS steps REPEATS times; the table shows medians.
@@ -37,7 +37,7 @@ run() {  # ranks threads conf dtype
 echo "# deepfried data-parallel benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; $steps steps of global batch 64 on the MNIST sample, median of $repeats runs"
-printf '| model | comm | ranks x BLAS threads | img/s | comm wait ms/step | step ms | wait share | MB allreduced/step |\n'
+printf '| model | comm | ranks x threads | img/s | comm wait ms/step | step ms | wait share | MB allreduced/step |\n'
 printf '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n'
 for conf in mnist-lenet-reference mnist-adaptive-fastfood-1024 mnist-adaptive-fastfood-2048; do
     for setup in "1 2 fp32" "1 1 fp32" "2 1 fp32" "2 1 bf16"; do

@@ -149,7 +149,7 @@ svd_row() {   # tag label base-run layer
     echo "from the runs in \`$work\` (runs dated $(cat "$work"/*/done 2>/dev/null | sed -n 's/^date=//p' | sort -u | tr '\n' ' ' | sed 's/ $//'))."
     echo "Machine: $cpu, $(nproc) cores; $(value "$first_done" binary);"
     echo "$(sed -n 's/^binary=//p' "$work"/*/done 2>/dev/null | sort | uniq -c | wc -l) distinct build(s) ran these runs."
-    echo "MPI ranks per run: ${DF_RANKS:-2}, one BLAS thread each."
+    echo "MPI ranks per run: ${DF_RANKS:-2}, one thread each."
 } >"$parts/MACHINE"
 
 # ---- plots ----

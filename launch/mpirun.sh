@@ -10,7 +10,7 @@
 #                     all ranks run on this machine
 #   RANKS_PER_NODE=N  with HOSTFILE: ranks placed on each machine (default:
 #                     the slots the hostfile gives)
-#   THREADS=T         BLAS threads per rank (default: cores / ranks on the node)
+#   THREADS=T         threads per rank (default: cores / ranks on the node)
 #   DEEPFRIED=PATH    the program (default: the one built in this tree)
 #
 # Examples:

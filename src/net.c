@@ -114,7 +114,7 @@ static int layer_alloc(df_layer *l, int max_batch, df_error *err)
     size_t N = (size_t)max_batch;
     switch (l->spec.type) {
     case DF_LAYER_CONV:
-        l->work = df_calloc(df_conv_work_size(&l->shape.conv, max_batch), sizeof(float), err);
+        l->work = df_calloc(df_conv_work_size(&l->shape.conv, max_batch, 1), sizeof(float), err);
         return l->work ? DF_OK : err->code;
     case DF_LAYER_MAXPOOL:
         l->argmax = df_calloc(N * l->out_size, sizeof(int32_t), err);
@@ -150,6 +150,7 @@ int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
         return df_fail(err, DF_EINPUT, "%s: the last layer must be softmax_loss", cfg->path);
     net->n_layers = cfg->n_layers;
     net->max_batch = max_batch;
+    net->threads = 1;
     int c = in_c, h = in_h, w = in_w;
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
@@ -346,10 +347,10 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
         switch (l->spec.type) {
         case DF_LAYER_CONV:
             df_conv_forward(out, in, tensor_data(net, l, 0), tensor_data(net, l, 1),
-                            &l->shape.conv, N, l->work);
+                            &l->shape.conv, N, l->work, net->threads);
             break;
         case DF_LAYER_MAXPOOL:
-            df_maxpool_forward(out, l->argmax, in, &l->shape.pool, N);
+            df_maxpool_forward(out, l->argmax, in, &l->shape.pool, N, net->threads);
             break;
         case DF_LAYER_RELU:
             df_relu_forward(out, in, n_out);
@@ -357,7 +358,7 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
         case DF_LAYER_DENSE:
             df_dense_forward(out, in, tensor_data(net, l, 0),
                              l->n_tensors > 1 ? tensor_data(net, l, 1) : NULL,
-                             N, l->shape.dense.D, l->shape.dense.M);
+                             N, l->shape.dense.D, l->shape.dense.M, net->threads);
             break;
         case DF_LAYER_FASTFOOD: {
             df_fastfood_masks m;
@@ -412,11 +413,12 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
             break;
         case DF_LAYER_CONV:
             df_conv_backward(din, g + l->tensors[0].offset, g + l->tensors[1].offset,
-                             dout, in, tensor_data(net, l, 0), &l->shape.conv, N, l->work);
+                             dout, in, tensor_data(net, l, 0), &l->shape.conv, N, l->work,
+                             net->threads);
             break;
         case DF_LAYER_MAXPOOL:
             if (din)
-                df_maxpool_backward(din, dout, l->argmax, &l->shape.pool, N);
+                df_maxpool_backward(din, dout, l->argmax, &l->shape.pool, N, net->threads);
             break;
         case DF_LAYER_RELU:
             if (din)
@@ -426,7 +428,7 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
             df_dense_backward(din, g + l->tensors[0].offset,
                               l->n_tensors > 1 ? g + l->tensors[1].offset : NULL,
                               dout, in, tensor_data(net, l, 0), N,
-                              l->shape.dense.D, l->shape.dense.M);
+                              l->shape.dense.D, l->shape.dense.M, net->threads);
             break;
         case DF_LAYER_FASTFOOD: {
             /* the masks forward drew are still in l->mask */
@@ -460,6 +462,27 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
         dout = din;
         flip ^= 1;
     }
+}
+
+int df_net_set_threads(df_net *net, int threads, df_error *err)
+{
+    if (threads < 1)
+        threads = 1;
+    /* the convolutions need scratch per thread; everything else splits
+     * buffers it already has */
+    for (int i = 0; i < net->n_layers; i++) {
+        df_layer *l = &net->layers[i];
+        if (l->spec.type != DF_LAYER_CONV)
+            continue;
+        float *work = df_calloc(df_conv_work_size(&l->shape.conv, net->max_batch, threads),
+                                sizeof(float), err);
+        if (!work)
+            return err->code;
+        free(l->work);
+        l->work = work;
+    }
+    net->threads = threads;
+    return DF_OK;
 }
 
 uint64_t df_net_checksum(const df_net *net)

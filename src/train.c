@@ -284,7 +284,13 @@ static int setup(train_state *st, df_error *err)
     st->idx = df_calloc((size_t)st->local_batch, sizeof(int64_t), err);
     if (!st->x || !st->y || !st->idx)
         return DF_ENOMEM;
-    openblas_set_num_threads(df_train_threads(cfg, dist));
+    /* the layers split the batch over their own threads, each calling a
+     * single-threaded BLAS: OpenBLAS's threads on 8-sample GEMMs scaled
+     * poorly (docs/performance.md) */
+    openblas_set_num_threads(1);
+    rc = df_net_set_threads(&st->net, df_train_threads(cfg, dist), err);
+    if (rc)
+        return rc;
 
     rc = DF_OK;
     snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
@@ -348,7 +354,7 @@ static void print_banner(const train_state *st)
     const df_dist *dist = st->dist;
     int threads = df_train_threads(cfg, dist);
     fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
-            "(%d per rank, %d BLAS thread%s each), %zu trainable parameters, "
+            "(%d per rank, %d thread%s each), %zu trainable parameters, "
             "%lld training images, evaluating on %s (%lld images)\n",
             cfg->run.name, (long long)cfg->solver.iterations, cfg->solver.batch, dist->size,
             dist->size > 1 ? "s" : "", st->local_batch, threads, threads > 1 ? "s" : "",

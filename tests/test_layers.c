@@ -13,6 +13,9 @@
 
 #include "deepfried/layers.h"
 #include "deepfried/rng.h"
+
+/* the most threads a test hands a layer (conv scratch is sized for it) */
+#define MAX_TEST_THREADS 4
 #include "gradcheck.h"
 
 /* Central differences with a float32 forward. Most layers are linear (or
@@ -72,7 +75,7 @@ static conv_fixture *conv_make(int N, int C, int H, int W, int OC, int K,
     f->w = falloc(f->n_w);
     f->b = falloc(OC);
     f->out = falloc(f->n_out);
-    f->col = falloc(df_conv_work_size(&f->s, f->N));
+    f->col = falloc(df_conv_work_size(&f->s, f->N, MAX_TEST_THREADS));
     f->R = falloc(f->n_out);
     f->din = falloc(f->n_in);
     f->dw = falloc(f->n_w);
@@ -101,7 +104,7 @@ static void conv_free(conv_fixture *f)
 static double conv_loss(void *ctx)
 {
     conv_fixture *f = ctx;
-    df_conv_forward(f->out, f->in, f->w, f->b, &f->s, f->N, f->col);
+    df_conv_forward(f->out, f->in, f->w, f->b, &f->s, f->N, f->col, 1);
     return dot_double(f->out, f->R, f->n_out);
 }
 
@@ -111,7 +114,7 @@ static void conv_grads(conv_fixture *f)
     memset(f->dw, 0, f->n_w * sizeof *f->dw);
     memset(f->db, 0, f->s.OC * sizeof *f->db);
     df_conv_backward(f->din, f->dw, f->db, f->R, f->in, f->w, &f->s, f->N,
-                     f->col);
+                     f->col, 1);
 }
 
 /* out[n][oc][oh][ow] = b[oc] + sum_{c,ki,kj} w[oc][c][ki][kj] in[n][c][h][w] */
@@ -259,7 +262,7 @@ static void conv_backward_accumulates_params_and_overwrites_din(void **state)
     for (size_t i = 0; i < f->n_in; i++)
         f->din[i] = 1e6f; /* stale contents must not leak into din */
     df_conv_backward(f->din, f->dw, f->db, f->R, f->in, f->w, &f->s, f->N,
-                     f->col);
+                     f->col, 1);
     for (size_t i = 0; i < f->n_in; i++)
         assert_close(f->din[i], din1[i], 1e-6);
     for (size_t i = 0; i < f->n_w; i++)
@@ -267,7 +270,7 @@ static void conv_backward_accumulates_params_and_overwrites_din(void **state)
     for (int i = 0; i < f->s.OC; i++)
         assert_close(f->db[i], 2 * db1[i], 1e-5);
     /* din may be NULL for the first layer; the parameter grads still come */
-    df_conv_backward(NULL, f->dw, f->db, f->R, f->in, f->w, &f->s, f->N, f->col);
+    df_conv_backward(NULL, f->dw, f->db, f->R, f->in, f->w, &f->s, f->N, f->col, 1);
     for (size_t i = 0; i < f->n_w; i++)
         assert_close(f->dw[i], 3 * dw1[i], 1e-5);
     free(din1);
@@ -321,7 +324,7 @@ static void dense_free(dense_fixture *f)
 static double dense_loss(void *ctx)
 {
     dense_fixture *f = ctx;
-    df_dense_forward(f->out, f->in, f->w, f->b, f->N, f->D, f->M);
+    df_dense_forward(f->out, f->in, f->w, f->b, f->N, f->D, f->M, 1);
     return dot_double(f->out, f->R, (size_t)f->N * f->M);
 }
 
@@ -329,7 +332,7 @@ static void dense_grads(dense_fixture *f)
 {
     memset(f->dw, 0, (size_t)f->M * f->D * sizeof *f->dw);
     memset(f->db, 0, (size_t)f->M * sizeof *f->db);
-    df_dense_backward(f->din, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M);
+    df_dense_backward(f->din, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M, 1);
 }
 
 static void dense_forward_matches_naive_loop(void **state)
@@ -392,14 +395,14 @@ static void dense_backward_accumulates_params_and_overwrites_din(void **state)
     memcpy(db1, f->db, f->M * sizeof *db1);
     for (size_t i = 0; i < n_in; i++)
         f->din[i] = 1e6f;
-    df_dense_backward(f->din, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M);
+    df_dense_backward(f->din, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M, 1);
     for (size_t i = 0; i < n_in; i++)
         assert_close(f->din[i], din1[i], 1e-6);
     for (size_t i = 0; i < n_w; i++)
         assert_close(f->dw[i], 2 * dw1[i], 1e-5);
     for (int i = 0; i < f->M; i++)
         assert_close(f->db[i], 2 * db1[i], 1e-5);
-    df_dense_backward(NULL, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M);
+    df_dense_backward(NULL, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M, 1);
     for (int i = 0; i < f->M; i++)
         assert_close(f->db[i], 3 * db1[i], 1e-5);
     free(din1);
@@ -414,7 +417,7 @@ static void dense_backward_accumulates_params_and_overwrites_din(void **state)
 static double dense_nobias_loss(void *ctx)
 {
     dense_fixture *f = ctx;
-    df_dense_forward(f->out, f->in, f->w, NULL, f->N, f->D, f->M);
+    df_dense_forward(f->out, f->in, f->w, NULL, f->N, f->D, f->M, 1);
     return dot_double(f->out, f->R, (size_t)f->N * f->M);
 }
 
@@ -433,7 +436,7 @@ static void dense_without_bias_forward_and_grads_match(void **state)
             assert_close(f->out[n * f->M + m], (float)acc, 1e-5);
         }
     memset(f->dw, 0, (size_t)f->M * f->D * sizeof *f->dw);
-    df_dense_backward(f->din, f->dw, NULL, f->R, f->in, f->w, f->N, f->D, f->M);
+    df_dense_backward(f->din, f->dw, NULL, f->R, f->in, f->w, f->N, f->D, f->M, 1);
     assert_grad_ok(gradcheck(dense_nobias_loss, f, f->w, f->dw, (size_t)f->M * f->D,
                              MAX_CHECKS, EPS, FLOOR), TOL);
     assert_grad_ok(gradcheck(dense_nobias_loss, f, f->in, f->din, (size_t)f->N * f->D,
@@ -492,7 +495,7 @@ static void maxpool_forward_takes_window_max_clipped_to_input(void **state)
     assert_int_equal(df_pool_shape_init(&s, 1, 5, 5, 2, 2, 0), 0);
     float out[9];
     int32_t arg[9];
-    df_maxpool_forward(out, arg, in, &s, 1);
+    df_maxpool_forward(out, arg, in, &s, 1, 1);
     for (int i = 0; i < 9; i++) {
         assert_true(out[i] == want[i]);
         assert_int_equal(arg[i], want_arg[i]);
@@ -511,7 +514,7 @@ static void maxpool_naive_case(int N, int C, int H, int W, int K, int stride,
     int32_t *arg = calloc(n_out, sizeof *arg);
     assert_non_null(arg);
     fill_uniform(in, n_in, -1, 1, key);
-    df_maxpool_forward(out, arg, in, &s, N);
+    df_maxpool_forward(out, arg, in, &s, N, 1);
     size_t o = 0;
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++)
@@ -554,7 +557,7 @@ static void maxpool_ties_go_to_the_first_in_the_window(void **state)
     assert_int_equal(df_pool_shape_init(&s, 1, 2, 2, 2, 2, 0), 0);
     float out[1];
     int32_t arg[1];
-    df_maxpool_forward(out, arg, in, &s, 1);
+    df_maxpool_forward(out, arg, in, &s, 1, 1);
     assert_int_equal(arg[0], 1);
 }
 
@@ -568,7 +571,7 @@ static void maxpool_argmax_indexes_the_sample_plane(void **state)
     const float in[16] = {0, 1, 2, 3, 7, 6, 5, 4, 3, 2, 1, 0, 4, 5, 7, 6};
     float out[4];
     int32_t arg[4];
-    df_maxpool_forward(out, arg, in, &s, 2);
+    df_maxpool_forward(out, arg, in, &s, 2, 1);
     const int32_t want[4] = {3, 4, 0, 6};
     for (int i = 0; i < 4; i++) {
         assert_int_equal(arg[i], want[i]);
@@ -587,7 +590,7 @@ typedef struct pool_fixture {
 static double pool_loss(void *ctx)
 {
     pool_fixture *f = ctx;
-    df_maxpool_forward(f->out, f->arg, f->in, &f->s, f->N);
+    df_maxpool_forward(f->out, f->arg, f->in, &f->s, f->N, 1);
     return dot_double(f->out, f->R, f->n_out);
 }
 
@@ -616,7 +619,7 @@ static void pool_grad_case(int N, int C, int H, int W, int K, int stride,
     pool_loss(&f);
     for (size_t i = 0; i < f.n_in; i++)
         f.din[i] = 1e6f; /* backward must overwrite */
-    df_maxpool_backward(f.din, f.R, f.arg, &f.s, N);
+    df_maxpool_backward(f.din, f.R, f.arg, &f.s, N, 1);
     double err = gradcheck(pool_loss, &f, f.in, f.din, f.n_in, MAX_CHECKS, EPS,
                            FLOOR);
     assert_grad_ok(err, TOL);
@@ -878,6 +881,120 @@ static void softmax_logits_grad_matches_finite_differences(void **state)
     free(dlogits);
 }
 
+/* ---- threads: the same batch split over 2..4 threads ---- */
+
+/* Forward outputs and input gradients come from the same per-sample
+ * arithmetic for any thread count, so they must be bit-identical; a
+ * weight gradient's running sum restarts at each thread's first sample,
+ * so it may differ in the last bits, like a split over ranks. */
+static void conv_threads_case(int C, int N, uint64_t key)
+{
+    conv_fixture *f = conv_make(N, C, 12, 11, 6, 5, 1, 0, key);
+    float *out1 = falloc(f->n_out), *din1 = falloc(f->n_in), *dw1 = falloc(f->n_w);
+    float *db1 = falloc(f->s.OC);
+    df_conv_forward(out1, f->in, f->w, f->b, &f->s, N, f->col, 1);
+    conv_grads(f);
+    memcpy(din1, f->din, f->n_in * sizeof *din1);
+    memcpy(dw1, f->dw, f->n_w * sizeof *dw1);
+    memcpy(db1, f->db, f->s.OC * sizeof *db1);
+    for (int threads = 2; threads <= MAX_TEST_THREADS; threads++) {
+        memset(f->out, 0, f->n_out * sizeof *f->out);
+        df_conv_forward(f->out, f->in, f->w, f->b, &f->s, N, f->col, threads);
+        assert_memory_equal(f->out, out1, f->n_out * sizeof *out1);
+        memset(f->dw, 0, f->n_w * sizeof *f->dw);
+        memset(f->db, 0, f->s.OC * sizeof *f->db);
+        for (size_t i = 0; i < f->n_in; i++)
+            f->din[i] = 1e6f;
+        df_conv_backward(f->din, f->dw, f->db, f->R, f->in, f->w, &f->s, N, f->col, threads);
+        assert_memory_equal(f->din, din1, f->n_in * sizeof *din1);
+        assert_memory_equal(f->db, db1, f->s.OC * sizeof *db1);
+        for (size_t i = 0; i < f->n_w; i++)
+            assert_close(f->dw[i], dw1[i], 1e-5);
+    }
+    free(out1);
+    free(din1);
+    free(dw1);
+    free(db1);
+    conv_free(f);
+}
+
+static void conv_threads_match_one_thread(void **state)
+{
+    (void)state;
+    conv_threads_case(3, 21, 1500);   /* im2col + GEMM, 3 chunks (8, 8, 5) */
+    conv_threads_case(1, 21, 1600);   /* the direct one-channel forward */
+    conv_threads_case(3, 5, 1700);    /* one chunk: fewer chunks than threads */
+}
+
+static void dense_threads_match_one_thread(void **state)
+{
+    (void)state;
+    dense_fixture *f = dense_make(13, 17, 11, 1800);
+    const size_t n_out = (size_t)f->N * f->M, n_in = (size_t)f->N * f->D;
+    const size_t n_w = (size_t)f->M * f->D;
+    float *out1 = falloc(n_out), *din1 = falloc(n_in), *dw1 = falloc(n_w), *db1 = falloc(f->M);
+    df_dense_forward(out1, f->in, f->w, f->b, f->N, f->D, f->M, 1);
+    dense_grads(f);
+    memcpy(din1, f->din, n_in * sizeof *din1);
+    memcpy(dw1, f->dw, n_w * sizeof *dw1);
+    memcpy(db1, f->db, f->M * sizeof *db1);
+    for (int threads = 2; threads <= MAX_TEST_THREADS; threads++) {
+        memset(f->out, 0, n_out * sizeof *f->out);
+        df_dense_forward(f->out, f->in, f->w, f->b, f->N, f->D, f->M, threads);
+        for (size_t i = 0; i < n_out; i++)
+            assert_close(f->out[i], out1[i], 1e-6);
+        memset(f->dw, 0, n_w * sizeof *f->dw);
+        memset(f->db, 0, f->M * sizeof *f->db);
+        df_dense_backward(f->din, f->dw, f->db, f->R, f->in, f->w, f->N, f->D, f->M, threads);
+        for (size_t i = 0; i < n_in; i++)
+            assert_close(f->din[i], din1[i], 1e-6);
+        for (size_t i = 0; i < n_w; i++)
+            assert_close(f->dw[i], dw1[i], 1e-6);
+        assert_memory_equal(f->db, db1, f->M * sizeof *db1);
+    }
+    free(out1);
+    free(din1);
+    free(dw1);
+    free(db1);
+    dense_free(f);
+}
+
+static void maxpool_threads_match_one_thread(void **state)
+{
+    (void)state;
+    df_pool_shape s;
+    const int N = 7;
+    assert_int_equal(df_pool_shape_init(&s, 3, 9, 8, 3, 2, 0), 0);
+    const size_t n_in = (size_t)N * 3 * 9 * 8, n_out = (size_t)N * 3 * s.OH * s.OW;
+    float *in = falloc(n_in), *R = falloc(n_out), *out1 = falloc(n_out), *out = falloc(n_out);
+    float *din1 = falloc(n_in), *din = falloc(n_in);
+    int32_t *arg1 = calloc(n_out, sizeof *arg1), *arg = calloc(n_out, sizeof *arg);
+    assert_non_null(arg1);
+    assert_non_null(arg);
+    fill_uniform(in, n_in, -1, 1, 1900);
+    fill_uniform(R, n_out, -1, 1, 1901);
+    df_maxpool_forward(out1, arg1, in, &s, N, 1);
+    df_maxpool_backward(din1, R, arg1, &s, N, 1);
+    for (int threads = 2; threads <= MAX_TEST_THREADS; threads++) {
+        memset(out, 0, n_out * sizeof *out);
+        for (size_t i = 0; i < n_in; i++)
+            din[i] = 1e6f;
+        df_maxpool_forward(out, arg, in, &s, N, threads);
+        df_maxpool_backward(din, R, arg, &s, N, threads);
+        assert_memory_equal(out, out1, n_out * sizeof *out);
+        assert_memory_equal(arg, arg1, n_out * sizeof *arg);
+        assert_memory_equal(din, din1, n_in * sizeof *din);
+    }
+    free(in);
+    free(R);
+    free(out1);
+    free(out);
+    free(din1);
+    free(din);
+    free(arg1);
+    free(arg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,18 +1005,21 @@ int main(void)
         cmocka_unit_test(conv_weight_grad_matches_finite_differences),
         cmocka_unit_test(conv_bias_grad_matches_finite_differences),
         cmocka_unit_test(conv_backward_accumulates_params_and_overwrites_din),
+        cmocka_unit_test(conv_threads_match_one_thread),
         cmocka_unit_test(dense_forward_matches_naive_loop),
         cmocka_unit_test(dense_input_grad_matches_finite_differences),
         cmocka_unit_test(dense_weight_grad_matches_finite_differences),
         cmocka_unit_test(dense_bias_grad_matches_finite_differences),
         cmocka_unit_test(dense_backward_accumulates_params_and_overwrites_din),
         cmocka_unit_test(dense_without_bias_forward_and_grads_match),
+        cmocka_unit_test(dense_threads_match_one_thread),
         cmocka_unit_test(maxpool_output_size_matches_caffe),
         cmocka_unit_test(maxpool_forward_takes_window_max_clipped_to_input),
         cmocka_unit_test(maxpool_forward_matches_naive_windows),
         cmocka_unit_test(maxpool_ties_go_to_the_first_in_the_window),
         cmocka_unit_test(maxpool_argmax_indexes_the_sample_plane),
         cmocka_unit_test(maxpool_input_grad_matches_finite_differences),
+        cmocka_unit_test(maxpool_threads_match_one_thread),
         cmocka_unit_test(relu_input_grad_matches_finite_differences),
         cmocka_unit_test(relu_works_in_place),
         cmocka_unit_test(dropout_keeps_about_one_minus_p_scaled_by_inverse),

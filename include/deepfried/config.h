@@ -71,7 +71,7 @@ typedef struct df_config {
         char name[DF_NAME_MAX];
         char dir[DF_PATH_MAX];  /* default "runs/<name>" */
         uint64_t seed;          /* default 1 */
-        int threads;            /* BLAS threads per rank; 0 = auto */
+        int threads;            /* the layers' threads per rank; 0 = auto */
     } run;
 
     struct {

@@ -9,7 +9,10 @@
  *   gradients, which the training step zeroes once per step.
  * - `din` may be NULL when nobody needs it (the first layer).
  * - Gradients are of the SUM of per-sample losses; the solver divides by the
- *   global batch after the allreduce. */
+ *   global batch after the allreduce.
+ * - `threads`: how many threads the call may use (1: the calling thread
+ *   only); the split is fixed, so a thread count always gives the same
+ *   bits. Any BLAS they call must be single-threaded. */
 #ifndef DEEPFRIED_LAYERS_H
 #define DEEPFRIED_LAYERS_H
 
@@ -29,18 +32,19 @@ int df_conv_shape_init(df_conv_shape *s, int C, int H, int W, int OC, int K,
                        int stride, int pad);
 /* Floats of im2col patches per sample: C*K*K*OH*OW. */
 size_t df_conv_col_size(const df_conv_shape *s);
-/* Floats of scratch a call on N samples needs: the patches of a chunk of
- * up to 8 samples (C*K*K, 8*OH*OW) and its (OC, 8*OH*OW) product. */
-size_t df_conv_work_size(const df_conv_shape *s, int N);
+/* Floats of scratch a call on N samples with `threads` threads needs: per
+ * thread the patches of a chunk of up to 8 samples (C*K*K, 8*OH*OW), its
+ * (OC, 8*OH*OW) product, and with threads > 1 a weight gradient. */
+size_t df_conv_work_size(const df_conv_shape *s, int N, int threads);
 
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW) */
 void df_conv_forward(float *out, const float *in, const float *weight,
                      const float *bias, const df_conv_shape *s, int N,
-                     float *work);
+                     float *work, int threads);
 /* dout (N,OC,OH,OW) -> din (N,C,H,W) (=), dweight (OC,C,K,K) (+=), dbias (OC) (+=) */
 void df_conv_backward(float *din, float *dweight, float *dbias,
                       const float *dout, const float *in, const float *weight,
-                      const df_conv_shape *s, int N, float *work);
+                      const df_conv_shape *s, int N, float *work, int threads);
 
 /* ---- max pooling (Caffe's rounding: output size rounds up) ---- */
 typedef struct df_pool_shape {
@@ -55,10 +59,10 @@ int df_pool_shape_init(df_pool_shape *s, int C, int H, int W, int K, int stride,
 /* in (N,C,H,W) -> out (N,C,OH,OW), argmax (N,C,OH,OW): flat index into the
  * sample's (C,H,W) input plane of the max that won */
 void df_maxpool_forward(float *out, int32_t *argmax, const float *in,
-                        const df_pool_shape *s, int N);
+                        const df_pool_shape *s, int N, int threads);
 /* dout (N,C,OH,OW) -> din (N,C,H,W) (=) */
 void df_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
-                         const df_pool_shape *s, int N);
+                         const df_pool_shape *s, int N, int threads);
 
 /* ---- ReLU ---- */
 /* in (n) -> out (n); out may equal in */
@@ -69,12 +73,12 @@ void df_relu_backward(float *din, const float *dout, const float *out, size_t n)
 /* ---- dense (fully connected, cblas_sgemm) ---- */
 /* in (N,D), weight (M,D), bias (M) or NULL (no bias) -> out (N,M) */
 void df_dense_forward(float *out, const float *in, const float *weight,
-                      const float *bias, int N, int D, int M);
+                      const float *bias, int N, int D, int M, int threads);
 /* dout (N,M) -> din (N,D) (=), dweight (M,D) (+=), dbias (M) (+=);
  * dbias NULL for a layer without bias */
 void df_dense_backward(float *din, float *dweight, float *dbias,
                        const float *dout, const float *in, const float *weight,
-                       int N, int D, int M);
+                       int N, int D, int M, int threads);
 
 /* ---- dropout (inverted: kept units scaled by 1/(1-p) at train time) ---- */
 /* mask (N, per_sample): sample j of the global batch gets the stream

@@ -64,6 +64,7 @@ typedef struct df_net {
     float *acts[DF_MAX_LAYERS + 1]; /* acts[i]: input of layer i; last: probs */
     float *dact[2];                 /* ping-pong activation gradients */
     int profile;                    /* 1: time each layer's forward/backward */
+    int threads;                    /* threads the layers use (1 after build) */
 } df_net;
 
 /* What a forward pass needs to know besides the data. */
@@ -84,6 +85,11 @@ typedef void (*df_grads_ready_fn)(void *ctx, size_t ready);
 int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
                  int in_w, int n_classes, int max_batch, df_error *err);
 void df_net_free(df_net *net);
+
+/* Let the layers use `threads` threads (convolutions, pooling, dense; see
+ * layers.h): reallocates the convolutions' per-thread scratch. The caller
+ * keeps the BLAS single-threaded. DF_ENOMEM on failure (net unchanged). */
+int df_net_set_threads(df_net *net, int threads, df_error *err);
 
 /* Caffe fills (xavier / gaussian, zero biases) and Fastfood init, each
  * tensor from its own counter-based key (seed, layer, tensor). */

@@ -72,7 +72,7 @@ void df_train_data_free(df_train_data *td);
 int df_evaluate(df_net *net, df_dist *dist, const df_dataset *ds, float scale,
                 double *loss, double *error, df_error *err);
 
-/* BLAS threads for this rank: run.threads, or cores / ranks on the node. */
+/* The layers' threads for this rank: run.threads, or cores / ranks on the node. */
 int df_train_threads(const df_config *cfg, const df_dist *dist);
 
 #endif

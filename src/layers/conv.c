@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "deepfried/layers.h"
+#include "../parallel.h"
 #include "../per_cpu.h"
 
 /* Samples per GEMM. A BLAS picks kernels and blocking by matrix shape,
@@ -41,11 +42,18 @@ size_t df_conv_col_size(const df_conv_shape *s)
     return (size_t)s->C * s->K * s->K * s->OH * s->OW;
 }
 
-size_t df_conv_work_size(const df_conv_shape *s, int N)
+/* One thread's scratch: a chunk's patches and product, and with more
+ * than one thread its own weight gradient to sum into (backward). */
+static size_t thread_work_size(const df_conv_shape *s, int N, int threads)
 {
-    const size_t ohw = (size_t)s->OH * s->OW;
+    const size_t ohw = (size_t)s->OH * s->OW, ckk = (size_t)s->C * s->K * s->K;
     const size_t chunk = N < CONV_CHUNK ? (size_t)(N > 0 ? N : 1) : CONV_CHUNK;
-    return chunk * ohw * ((size_t)s->C * s->K * s->K + (size_t)s->OC);
+    return chunk * ohw * (ckk + (size_t)s->OC) + (threads > 1 ? (size_t)s->OC * ckk : 0);
+}
+
+size_t df_conv_work_size(const df_conv_shape *s, int N, int threads)
+{
+    return (size_t)(threads > 1 ? threads : 1) * thread_work_size(s, N, threads);
 }
 
 /* 8-float vectors, which the compiler lowers to whatever the target has;
@@ -287,22 +295,30 @@ static void im2col_chunk(float *col, const float *in, const df_conv_shape *s, in
 }
 
 /* in (N,C,H,W), weight (OC,C,K,K), bias (OC) -> out (N,OC,OH,OW);
- * work: df_conv_work_size(s, N) floats of scratch */
+ * work: df_conv_work_size(s, N, threads) floats of scratch. Chunks (and
+ * for one input channel, samples) are independent: each thread takes a
+ * contiguous block of them, and every output is the same for any thread
+ * count. */
 void df_conv_forward(float *out, const float *in, const float *weight,
                      const float *bias, const df_conv_shape *s, int N,
-                     float *work)
+                     float *work, int threads)
 {
     const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
     const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
+    const size_t per_thread = thread_work_size(s, N, threads);
     if (direct_one_channel(s)) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int n = 0; n < N; n++)
             forward_one_channel(out + (size_t)n * out_size, in + (size_t)n * in_size, weight,
                                 bias, s);
         return;
     }
-    for (int n0 = 0; n0 < N; n0 += CONV_CHUNK) {
-        const int chunk = chunk_at(n0, N), cols = chunk * ohw;
-        float *col = work, *prod = work + (size_t)ckk * cols;   /* prod (OC, chunk*OHW) */
+    const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int ci = 0; ci < n_chunks; ci++) {
+        const int n0 = ci * CONV_CHUNK, chunk = chunk_at(n0, N), cols = chunk * ohw;
+        float *col = work + (size_t)df_thread_index() * per_thread;
+        float *prod = col + (size_t)ckk * cols;   /* prod (OC, chunk*OHW) */
         im2col_chunk(col, in + (size_t)n0 * in_size, s, chunk);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, cols, ckk, 1.0f,
                     weight, ckk, col, cols, 0.0f, prod, cols);
@@ -317,46 +333,84 @@ void df_conv_forward(float *out, const float *in, const float *weight,
     }
 }
 
+/* Samples [n0, n0 + chunk) of the backward pass: their weight gradient
+ * added into dweight sample by sample, their input gradient into din. */
+static void backward_chunk(float *din, float *dweight, const float *dout, const float *in,
+                           const float *weight, const df_conv_shape *s, int n0, int chunk,
+                           float *work)
+{
+    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW, cols = chunk * ohw;
+    const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
+    float *col = work, *dprod = work + (size_t)ckk * cols;   /* (OC, chunk*OHW) */
+    /* (chunk, OC, OHW) -> (OC, chunk, OHW) */
+    for (int oc = 0; oc < s->OC; oc++)
+        for (int j = 0; j < chunk; j++)
+            memcpy(dprod + (size_t)oc * cols + (size_t)j * ohw,
+                   dout + (size_t)(n0 + j) * out_size + (size_t)oc * ohw,
+                   (size_t)ohw * sizeof *dprod);
+    /* recompute the patches rather than rely on forward's scratch */
+    im2col_chunk(col, in + (size_t)n0 * in_size, s, chunk);
+    /* dweight sums sample by sample, in the order of the global batch, so
+     * a split over ranks changes only where the running sum restarts: with
+     * 8-sample GEMMs here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
+     * (a ReLU/pool kink flipped), per sample it stays at 3e-8. (Computed
+     * directly for one input channel, as forward is, it took longer than
+     * these GEMMs: 0.66 against 0.57 ms for LeNet's conv1.) */
+    for (int j = 0; j < chunk; j++) {
+        size_t at = (size_t)j * ohw;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw, 1.0f,
+                    dprod + at, cols, col + at, cols, 1.0f, dweight, ckk);
+    }
+    if (!din)
+        return;
+    /* dcol = W^T dprod, into col's place */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, s->OC, 1.0f, weight,
+                ckk, dprod, cols, 0.0f, col, cols);
+    float *din0 = din + (size_t)n0 * in_size;
+    memset(din0, 0, (size_t)chunk * in_size * sizeof *din);
+    for (int j = 0; j < chunk; j++)
+        col2im(din0 + (size_t)j * in_size, col + (size_t)j * ohw, (size_t)cols, s);
+}
+
 /* dout (N,OC,OH,OW), in (N,C,H,W), weight (OC,C,K,K) -> din (N,C,H,W) (=),
  * dweight (OC,C,K,K) (+=), dbias (OC) (+=); din may be NULL;
- * work: df_conv_work_size(s, N) floats of scratch */
+ * work: df_conv_work_size(s, N, threads) floats of scratch.
+ * Thread t takes a contiguous block of chunks; thread 0 adds its samples'
+ * weight gradient straight into dweight, the others into their own
+ * buffers, which are added after, in thread order: a split over threads
+ * restarts the running sum just as a split over ranks does. */
 void df_conv_backward(float *din, float *dweight, float *dbias,
                       const float *dout, const float *in, const float *weight,
-                      const df_conv_shape *s, int N, float *work)
+                      const df_conv_shape *s, int N, float *work, int threads)
 {
-    const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
-    const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
+    const int ohw = s->OH * s->OW;
+    const size_t per_thread = thread_work_size(s, N, threads);
+    const size_t dw_count = (size_t)s->OC * s->C * s->K * s->K;
+    const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
+    if (threads > n_chunks)
+        threads = n_chunks > 0 ? n_chunks : 1;
     bias_grad(dbias, dout, N, s->OC, ohw);
-    for (int n0 = 0; n0 < N; n0 += CONV_CHUNK) {
-        const int chunk = chunk_at(n0, N), cols = chunk * ohw;
-        float *col = work, *dprod = work + (size_t)ckk * cols;   /* (OC, chunk*OHW) */
-        /* (chunk, OC, OHW) -> (OC, chunk, OHW) */
-        for (int oc = 0; oc < s->OC; oc++)
-            for (int j = 0; j < chunk; j++)
-                memcpy(dprod + (size_t)oc * cols + (size_t)j * ohw,
-                       dout + (size_t)(n0 + j) * out_size + (size_t)oc * ohw,
-                       (size_t)ohw * sizeof *dprod);
-        /* recompute the patches rather than rely on forward's scratch */
-        im2col_chunk(col, in + (size_t)n0 * in_size, s, chunk);
-        /* dweight sums sample by sample, in the order of the global batch, so
-         * a split over ranks changes only where the running sum restarts: with
-         * 8-sample GEMMs here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
-         * (a ReLU/pool kink flipped), per sample it stays at 3e-8. (Computed
-         * directly for one input channel, as forward is, it took longer than
-         * these GEMMs: 0.66 against 0.57 ms for LeNet's conv1.) */
-        for (int j = 0; j < chunk; j++) {
-            size_t at = (size_t)j * ohw;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw, 1.0f,
-                        dprod + at, cols, col + at, cols, 1.0f, dweight, ckk);
+    int used = 1;   /* the threads the runtime gave: blocks follow it */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        const int t = df_thread_index();
+#pragma omp single
+        used = df_thread_count();
+        float *mine = work + (size_t)t * per_thread;
+        float *dw = dweight;
+        if (t > 0) {
+            dw = mine + per_thread - dw_count;
+            memset(dw, 0, dw_count * sizeof *dw);
         }
-        if (!din)
-            continue;
-        /* dcol = W^T dprod, into col's place */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, s->OC, 1.0f, weight,
-                    ckk, dprod, cols, 0.0f, col, cols);
-        float *din0 = din + (size_t)n0 * in_size;
-        memset(din0, 0, (size_t)chunk * in_size * sizeof *din);
-        for (int j = 0; j < chunk; j++)
-            col2im(din0 + (size_t)j * in_size, col + (size_t)j * ohw, (size_t)cols, s);
+        int lo, hi;
+        df_block(n_chunks, t, used, &lo, &hi);
+        for (int ci = lo; ci < hi; ci++)
+            backward_chunk(din, dw, dout, in, weight, s, ci * CONV_CHUNK,
+                           chunk_at(ci * CONV_CHUNK, N), mine);
+    }
+    for (int t = 1; t < used; t++) {
+        const float *dw = work + (size_t)(t + 1) * per_thread - dw_count;
+        for (size_t i = 0; i < dw_count; i++)
+            dweight[i] += dw[i];
     }
 }

@@ -43,15 +43,18 @@ static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
 /* in (N,C,H,W) -> out (N,C,OH,OW), argmax (N,C,OH,OW) into the sample's
- * (C,H,W) plane; windows are clipped to the input, ties go to the first */
+ * (C,H,W) plane; windows are clipped to the input, ties go to the first.
+ * Samples are independent: threads take contiguous blocks of them. */
 void df_maxpool_forward(float *out, int32_t *argmax, const float *in,
-                        const df_pool_shape *s, int N)
+                        const df_pool_shape *s, int N, int threads)
 {
     const size_t plane = (size_t)s->H * s->W;
     const size_t in_size = (size_t)s->C * plane;
-    size_t o = 0;
+    const size_t out_size = (size_t)s->C * s->OH * s->OW;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int n = 0; n < N; n++) {
         const float *in_n = in + n * in_size;
+        size_t o = (size_t)n * out_size;
         for (int c = 0; c < s->C; c++) {
             for (int oh = 0; oh < s->OH; oh++) {
                 int h0 = imax(oh * s->stride - s->pad, 0);
@@ -78,15 +81,16 @@ void df_maxpool_forward(float *out, int32_t *argmax, const float *in,
 /* dout (N,C,OH,OW), argmax (N,C,OH,OW) -> din (N,C,H,W) (=); overlapping
  * windows that chose the same input add up */
 void df_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
-                         const df_pool_shape *s, int N)
+                         const df_pool_shape *s, int N, int threads)
 {
     if (!din)
         return;
     const size_t in_size = (size_t)s->C * s->H * s->W;
     const size_t out_size = (size_t)s->C * s->OH * s->OW;
-    memset(din, 0, (size_t)N * in_size * sizeof *din);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int n = 0; n < N; n++) {
         float *din_n = din + n * in_size;
+        memset(din_n, 0, in_size * sizeof *din_n);
         const float *dout_n = dout + n * out_size;
         const int32_t *arg_n = argmax + n * out_size;
         for (size_t o = 0; o < out_size; o++)
