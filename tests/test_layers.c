@@ -692,6 +692,27 @@ static void relu_works_in_place(void **state)
         assert_true(g[i] == want_g[i]);
 }
 
+/* The vector body and the scalar tail follow one rule, bit for bit:
+ * in > 0 ? in : 0 (so -0, NaN and negatives give +0), and backward passes
+ * dout where the output is positive. */
+static void relu_vector_body_and_tail_follow_the_scalar_rule(void **state)
+{
+    (void)state;
+    enum { N = 53 };   /* three 16-float vectors and a tail of 5 */
+    float in[N], out[N], dout[N], din[N];
+    fill_uniform(in, N, -1, 1, 2000);
+    fill_uniform(dout, N, -1, 1, 2001);
+    in[3] = -0.0f, in[20] = NAN, in[50] = NAN, in[51] = -0.0f, in[7] = 0.0f;
+    df_relu_forward(out, in, N);
+    df_relu_backward(din, dout, out, N);
+    for (int i = 0; i < N; i++) {
+        float want = in[i] > 0.0f ? in[i] : 0.0f;
+        assert_memory_equal(&out[i], &want, sizeof want);
+        float want_g = out[i] > 0.0f ? dout[i] : 0.0f;
+        assert_memory_equal(&din[i], &want_g, sizeof want_g);
+    }
+}
+
 /* --------------------------------------------------------------- dropout */
 
 static void dropout_keeps_about_one_minus_p_scaled_by_inverse(void **state)
@@ -1022,6 +1043,7 @@ int main(void)
         cmocka_unit_test(maxpool_threads_match_one_thread),
         cmocka_unit_test(relu_input_grad_matches_finite_differences),
         cmocka_unit_test(relu_works_in_place),
+        cmocka_unit_test(relu_vector_body_and_tail_follow_the_scalar_rule),
         cmocka_unit_test(dropout_keeps_about_one_minus_p_scaled_by_inverse),
         cmocka_unit_test(dropout_with_p_zero_keeps_everything),
         cmocka_unit_test(dropout_mask_depends_on_global_sample_not_position),

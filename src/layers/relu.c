@@ -1,19 +1,48 @@
-/* Rectified linear unit. */
-#include "deepfried/layers.h"
+/* Rectified linear unit. Branch-free: a ReLU's sign test on trained
+ * features is a coin flip for the branch predictor, and the branchy scalar
+ * loop cost 4.6 ns per float (0.3 ms per forward on LeNet's 64 x 1024
+ * Fastfood features, measured). Each is compiled per CPU (per_cpu.h). */
+#include <stdint.h>
 
-/* in (n) -> out (n); in place allowed */
-void df_relu_forward(float *out, const float *in, size_t n)
+#include "deepfried/layers.h"
+#include "../per_cpu.h"
+
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+#define VF 16
+
+/* in (n) -> out (n); in place allowed. in > 0 ? in : 0, so NaN and -0
+ * give +0, as the scalar form does. */
+PER_CPU void df_relu_forward(float *out, const float *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    const vf16 zero = {0};
+    size_t i = 0;
+    for (; i + VF <= n; i += VF) {
+        vf16 v;
+        VLOAD(v, in + i);
+        vi16 keep = v > zero;   /* all ones where in > 0 */
+        v = (vf16)((vi16)v & keep);
+        VSTORE(out + i, v);
+    }
+    for (; i < n; i++)
         out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
 /* dout (n), out (n) -> din (n) (=); gated on the output, not the input, so
  * forward may have run in place and overwritten its input */
-void df_relu_backward(float *din, const float *dout, const float *out, size_t n)
+PER_CPU void df_relu_backward(float *din, const float *dout, const float *out, size_t n)
 {
     if (!din)
         return;
-    for (size_t i = 0; i < n; i++)
+    const vf16 zero = {0};
+    size_t i = 0;
+    for (; i + VF <= n; i += VF) {
+        vf16 g, o;
+        VLOAD(g, dout + i), VLOAD(o, out + i);
+        vi16 keep = o > zero;
+        g = (vf16)((vi16)g & keep);
+        VSTORE(din + i, g);
+    }
+    for (; i < n; i++)
         din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
