@@ -84,11 +84,59 @@ static void sgd_step_applies_momentum_decay_and_multipliers(void **state)
     df_solver_free(&s);
 }
 
+/* The update runs 16 floats at a time with a scalar tail, split over the
+ * net's threads: every element must get the bits of the scalar float
+ * formula, for any thread count. */
+static void sgd_step_is_the_scalar_formula_for_any_thread_count(void **state)
+{
+    (void)state;
+    enum { NW = 37, NB = 5, N = NW + NB };
+    float g[N], w0[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = (float)((i * 7919) % 113) / 50.0f - 1.1f;
+        w0[i] = (float)((i * 104729) % 97) / 40.0f - 1.2f;
+    }
+    const float lr = 0.01f, mu = 0.9f, wd = 0.0005f, scale = 1.0f / 64;
+    float want_w[N], want_v[N] = {0};
+    memcpy(want_w, w0, sizeof want_w);
+    for (int step = 0; step < 3; step++)
+        for (int i = 0; i < N; i++) {
+            const float rate = i < NW ? lr : 2 * lr, decay = i < NW ? wd : 0.0f;
+            float grad = g[i] * scale + decay * want_w[i];
+            want_v[i] = mu * want_v[i] + rate * grad;
+            want_w[i] -= want_v[i];
+        }
+    for (int threads = 1; threads <= 3; threads++) {
+        df_net net;
+        memset(&net, 0, sizeof net);
+        float params[N], grads[N];
+        memcpy(params, w0, sizeof params);
+        memcpy(grads, g, sizeof grads);
+        net.params = params;
+        net.grads = grads;
+        net.n_params = N;
+        net.n_layers = 1;
+        net.threads = threads;
+        df_layer *l = &net.layers[0];
+        l->n_tensors = 2;
+        l->tensors[0] = (df_tensor){"weight", 1, {NW}, 0, NW, 1.0f, 1.0f};
+        l->tensors[1] = (df_tensor){"bias", 1, {NB}, NW, NB, 2.0f, 0.0f};
+        df_solver s;
+        assert_int_equal(df_solver_init(&s, &net, NULL), 0);
+        for (int step = 0; step < 3; step++)
+            df_solver_step(&s, &net, lr, mu, wd, scale);
+        assert_memory_equal(params, want_w, sizeof params);
+        assert_memory_equal(s.momentum, want_v, sizeof want_v);
+        df_solver_free(&s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lr_policies_follow_caffe),
         cmocka_unit_test(sgd_step_applies_momentum_decay_and_multipliers),
+        cmocka_unit_test(sgd_step_is_the_scalar_formula_for_any_thread_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
