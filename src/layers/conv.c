@@ -48,7 +48,8 @@ static size_t thread_work_size(const df_conv_shape *s, int N, int threads)
 {
     const size_t ohw = (size_t)s->OH * s->OW, ckk = (size_t)s->C * s->K * s->K;
     const size_t chunk = N < CONV_CHUNK ? (size_t)(N > 0 ? N : 1) : CONV_CHUNK;
-    return chunk * ohw * (ckk + (size_t)s->OC) + (threads > 1 ? (size_t)s->OC * ckk : 0);
+    size_t n = chunk * ohw * (ckk + (size_t)s->OC) + (threads > 1 ? (size_t)s->OC * ckk : 0);
+    return (n + 15) & ~(size_t)15;   /* each thread's slice 64-byte aligned */
 }
 
 size_t df_conv_work_size(const df_conv_shape *s, int N, int threads)
