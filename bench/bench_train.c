@@ -17,8 +17,9 @@
  *
  * Threads are the config's run.threads, which training hands to the
  * layers (df_net_set_threads: convolutions, pooling and dense layers split
- * the batch over them, each thread calling a one-thread BLAS; the Fastfood
- * layer and the elementwise layers run on one thread). Per
+ * the batch over them, each thread calling a one-thread BLAS, and the
+ * solver its update; the Fastfood layer, ReLU and the loss run on one
+ * thread). Per
  * (model, threads): a fresh network, --warmup untimed steps, then --reps
  * timed blocks of --steps steps each; images/s is the median block. Then
  * one more block with the net's per-layer profile on (timed apart, so the
@@ -434,8 +435,8 @@ int main(int argc, char **argv)
                        "SGD update), one process");
     printf("# data: %s (%lld training images); batch %d\n", dir, (long long)ds.n, BATCH);
     printf("# threads: run.threads = N -> df_net_set_threads(N): conv, pool and dense layers "
-           "split the batch over N threads, BLAS single-threaded; Fastfood and elementwise "
-           "layers on one thread\n");
+           "and the solver split their work over N threads, BLAS single-threaded; Fastfood, "
+           "ReLU and loss on one thread\n");
     printf("# per (model, threads): fresh network, %d warm-up steps, median of %d blocks of "
            "%d steps, then one profiled block of %d steps\n",
            o.warmup, o.reps, o.steps, o.steps);
