@@ -353,6 +353,11 @@ static void print_banner(const train_state *st)
     const df_config *cfg = st->cfg;
     const df_dist *dist = st->dist;
     int threads = df_train_threads(cfg, dist);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && threads > CPU_COUNT(&set))
+        fprintf(st->log, "note: run.threads = %d is more than the %d CPU%s this rank may "
+                "run on; the threads will share them\n", threads, CPU_COUNT(&set),
+                CPU_COUNT(&set) > 1 ? "s" : "");
     fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
             "(%d per rank, %d thread%s each), %zu trainable parameters, "
             "%lld training images, evaluating on %s (%lld images)\n",

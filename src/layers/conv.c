@@ -42,6 +42,16 @@ size_t df_conv_col_size(const df_conv_shape *s)
     return (size_t)s->C * s->K * s->K * s->OH * s->OW;
 }
 
+/* Threads beyond one per chunk would have nothing to do (and scratch to
+ * hold): a call on N samples uses at most this many. */
+static int useful_threads(int N, int threads)
+{
+    const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
+    if (threads > n_chunks)
+        threads = n_chunks;
+    return threads > 1 ? threads : 1;
+}
+
 /* One thread's scratch: a chunk's patches and product, and with more
  * than one thread its own weight gradient to sum into (backward). */
 static size_t thread_work_size(const df_conv_shape *s, int N, int threads)
@@ -54,7 +64,8 @@ static size_t thread_work_size(const df_conv_shape *s, int N, int threads)
 
 size_t df_conv_work_size(const df_conv_shape *s, int N, int threads)
 {
-    return (size_t)(threads > 1 ? threads : 1) * thread_work_size(s, N, threads);
+    threads = useful_threads(N, threads);
+    return (size_t)threads * thread_work_size(s, N, threads);
 }
 
 /* 8-float vectors, which the compiler lowers to whatever the target has;
@@ -306,16 +317,17 @@ void df_conv_forward(float *out, const float *in, const float *weight,
 {
     const int ckk = s->C * s->K * s->K, ohw = s->OH * s->OW;
     const size_t in_size = (size_t)s->C * s->H * s->W, out_size = (size_t)s->OC * ohw;
-    const size_t per_thread = thread_work_size(s, N, threads);
-    if (direct_one_channel(s)) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    if (direct_one_channel(s)) {   /* no scratch: any number of threads */
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(static) if (threads > 1)
         for (int n = 0; n < N; n++)
             forward_one_channel(out + (size_t)n * out_size, in + (size_t)n * in_size, weight,
                                 bias, s);
         return;
     }
     const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    threads = useful_threads(N, threads);
+    const size_t per_thread = thread_work_size(s, N, threads);
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(static) if (threads > 1)
     for (int ci = 0; ci < n_chunks; ci++) {
         const int n0 = ci * CONV_CHUNK, chunk = chunk_at(n0, N), cols = chunk * ohw;
         float *col = work + (size_t)df_thread_index() * per_thread;
@@ -385,14 +397,13 @@ void df_conv_backward(float *din, float *dweight, float *dbias,
                       const df_conv_shape *s, int N, float *work, int threads)
 {
     const int ohw = s->OH * s->OW;
+    const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
+    threads = useful_threads(N, threads);
     const size_t per_thread = thread_work_size(s, N, threads);
     const size_t dw_count = (size_t)s->OC * s->C * s->K * s->K;
-    const int n_chunks = (N + CONV_CHUNK - 1) / CONV_CHUNK;
-    if (threads > n_chunks)
-        threads = n_chunks > 0 ? n_chunks : 1;
     bias_grad(dbias, dout, N, s->OC, ohw);
     int used = 1;   /* the threads the runtime gave: blocks follow it */
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
     {
         const int t = df_thread_index();
 #pragma omp single

@@ -12,7 +12,7 @@
 void df_dense_forward(float *out, const float *in, const float *weight,
                       const float *bias, int N, int D, int M, int threads)
 {
-#pragma omp parallel num_threads(threads) if (threads > 1 && N > 1)
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1 && N > 1)
     {
         int lo, hi;
         df_block(N, df_thread_index(), df_thread_count(), &lo, &hi);
@@ -37,7 +37,7 @@ void df_dense_backward(float *din, float *dweight, float *dbias,
                        const float *dout, const float *in, const float *weight,
                        int N, int D, int M, int threads)
 {
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
     {
         const int t = df_thread_index(), used = df_thread_count();
         int lo, hi;

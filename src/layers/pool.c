@@ -51,7 +51,7 @@ void df_maxpool_forward(float *out, int32_t *argmax, const float *in,
     const size_t plane = (size_t)s->H * s->W;
     const size_t in_size = (size_t)s->C * plane;
     const size_t out_size = (size_t)s->C * s->OH * s->OW;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(static) if (threads > 1)
     for (int n = 0; n < N; n++) {
         const float *in_n = in + n * in_size;
         size_t o = (size_t)n * out_size;
@@ -87,7 +87,7 @@ void df_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
         return;
     const size_t in_size = (size_t)s->C * s->H * s->W;
     const size_t out_size = (size_t)s->C * s->OH * s->OW;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads > 1 ? threads : 1) schedule(static) if (threads > 1)
     for (int n = 0; n < N; n++) {
         float *din_n = din + n * in_size;
         memset(din_n, 0, in_size * sizeof *din_n);
