@@ -65,6 +65,75 @@ int df_cli_parse(int argc, char *const *argv, int train_options, df_cli_args *a,
     return DF_OK;
 }
 
+#define COMPRESS_SEE_HELP "(see 'deepfried compress --help')"
+
+int df_cli_parse_compress(int argc, char *const *argv, df_cli_compress_args *c,
+                          df_error *err)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *opt;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            c->help = 1;
+            continue;
+        }
+        if (!strcmp(s, "--force")) {
+            c->force = 1;
+            continue;
+        }
+        if (is_opt_or_assign(s, "--layer"))
+            opt = "--layer";
+        else if (is_opt_or_assign(s, "--rank"))
+            opt = "--rank";
+        else if (!strcmp(s, "-o"))
+            opt = "-o";
+        else if (is_opt_or_assign(s, "--output"))
+            opt = "--output";
+        else if (is_opt_or_assign(s, "--set"))
+            opt = "--set";
+        else if (s[0] == '-' && s[1] != '\0')
+            return df_fail(err, DF_EINPUT, "unknown option '%s' " COMPRESS_SEE_HELP, s);
+        else if (!c->ckpt) {
+            c->ckpt = s;
+            continue;
+        } else
+            return df_fail(err, DF_EINPUT, "unexpected argument '%s' " COMPRESS_SEE_HELP, s);
+
+        /* opt is one of the literals above; opt[2] tells them apart */
+        const char *v = value_of(argc, argv, &i, s, strlen(opt));
+        if (!v)
+            return df_fail(err, DF_EINPUT, "%s needs a value " COMPRESS_SEE_HELP, opt);
+        if (opt[2] == 'l') {
+            c->layer = v;
+        } else if (opt[2] == 'r') {
+            /* out of long's range, strtol gives LONG_MIN or LONG_MAX:
+             * outside the bounds too */
+            char *end;
+            long k = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || k < 1 || k > DF_CLI_COMPRESS_MAX_RANK)
+                return df_fail(err, DF_EINPUT, "--rank '%s': expected a whole number >= 1", v);
+            c->rank = (int)k;
+            c->rank_given = 1;
+        } else if (opt[2] == 's') {
+            if (c->n_overrides == DF_CLI_MAX_OVERRIDES)
+                return df_fail(err, DF_EINPUT, "more than %d --set options",
+                               DF_CLI_MAX_OVERRIDES);
+            c->overrides[c->n_overrides++] = v;
+        } else {    /* -o, --output */
+            c->out = v;
+        }
+    }
+    if (c->help)
+        return DF_OK;
+    const char *missing = !c->ckpt ? "the checkpoint CKPT to compress"
+                          : !c->layer ? "--layer NAME (the dense layer to factor)"
+                          : !c->rank_given ? "--rank K (the singular values to keep)"
+                          : !c->out ? "-o OUT.h5 (the checkpoint to write)" : NULL;
+    if (missing)
+        return df_fail(err, DF_EINPUT, "compress: missing %s " COMPRESS_SEE_HELP, missing);
+    return DF_OK;
+}
+
 int df_cli_parse_inject_nan(const char *value, int *rank, long long *step, df_error *err)
 {
     if (!value || !*value)

@@ -11,8 +11,6 @@
 #include "deepfried/compress.h"
 #include "deepfried/model.h"
 
-#define MAX_OVERRIDES 256
-
 static const char *prog = "deepfried";
 
 /* Set by SIGTERM, SIGUSR1 (what Slurm and PBS send before a time limit or
@@ -454,102 +452,12 @@ static int cmd_eval(int argc, char **argv)
     return exit_status(rc);
 }
 
-/* compress has its own options: one file in, one out. */
-typedef struct compress_args {
-    const char *ckpt, *out;
-    df_compress_opts opts;
-    const char *overrides[MAX_OVERRIDES];
-    int rank_given, help;
-} compress_args;
-
-/* The value of "--opt V" or "--opt=V" at argv[*i], or NULL (error printed). */
-static const char *option_value(int argc, char **argv, int *i, const char *opt)
-{
-    const char *s = argv[*i];
-    size_t n = strlen(opt);
-    if (s[n] == '=')
-        return s + n + 1;
-    if (*i + 1 < argc)
-        return argv[++*i];
-    fprintf(stderr, "%s: %s needs a value (see 'deepfried compress --help')\n", prog, opt);
-    return NULL;
-}
-
-static int is_option(const char *s, const char *opt)
-{
-    size_t n = strlen(opt);
-    return !strncmp(s, opt, n) && (s[n] == '\0' || s[n] == '=');
-}
-
-static int parse_compress_args(int argc, char **argv, compress_args *c)
-{
-    memset(c, 0, sizeof *c);
-    c->opts.overrides = c->overrides;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *v = NULL;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            c->help = 1;
-        } else if (!strcmp(s, "--force")) {
-            c->opts.force = 1;
-        } else if (is_option(s, "--layer")) {
-            if (!(v = option_value(argc, argv, &i, "--layer")))
-                return DF_EXIT_BAD_INPUT;
-            c->opts.layer = v;
-        } else if (is_option(s, "--rank")) {
-            if (!(v = option_value(argc, argv, &i, "--rank")))
-                return DF_EXIT_BAD_INPUT;
-            char *end;
-            long k = strtol(v, &end, 10);
-            if (end == v || *end != '\0' || k < 1 || k > 1L << 24) {
-                fprintf(stderr, "%s: --rank '%s': expected a whole number >= 1\n", prog, v);
-                return DF_EXIT_BAD_INPUT;
-            }
-            c->opts.rank = (int)k;
-            c->rank_given = 1;
-        } else if (!strcmp(s, "-o") || is_option(s, "--output")) {
-            if (!(v = option_value(argc, argv, &i, s[1] == 'o' ? "-o" : "--output")))
-                return DF_EXIT_BAD_INPUT;
-            c->out = v;
-        } else if (is_option(s, "--set")) {
-            if (!(v = option_value(argc, argv, &i, "--set")))
-                return DF_EXIT_BAD_INPUT;
-            if (c->opts.n_overrides == MAX_OVERRIDES) {
-                fprintf(stderr, "%s: more than %d --set options\n", prog, MAX_OVERRIDES);
-                return DF_EXIT_BAD_INPUT;
-            }
-            c->overrides[c->opts.n_overrides++] = v;
-        } else if (s[0] == '-' && s[1] != '\0') {
-            fprintf(stderr, "%s: unknown option '%s' (see 'deepfried compress --help')\n",
-                    prog, s);
-            return DF_EXIT_BAD_INPUT;
-        } else if (!c->ckpt) {
-            c->ckpt = s;
-        } else {
-            fprintf(stderr, "%s: unexpected argument '%s' (see 'deepfried compress --help')\n",
-                    prog, s);
-            return DF_EXIT_BAD_INPUT;
-        }
-    }
-    if (c->help)
-        return DF_EXIT_OK;
-    const char *missing = !c->ckpt ? "the checkpoint CKPT to compress"
-                          : !c->opts.layer ? "--layer NAME (the dense layer to factor)"
-                          : !c->rank_given ? "--rank K (the singular values to keep)"
-                          : !c->out ? "-o OUT.h5 (the checkpoint to write)" : NULL;
-    if (missing) {
-        fprintf(stderr, "%s: compress: missing %s (see 'deepfried compress --help')\n", prog,
-                missing);
-        return DF_EXIT_BAD_INPUT;
-    }
-    return DF_EXIT_OK;
-}
-
 static double percent(size_t part, size_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void print_compress_report(const compress_args *c, const df_compress_report *r)
+static void print_compress_report(const df_cli_compress_args *c, const df_compress_report *r)
 {
     char a[32], b[32];
     if (r->shape_note[0])
@@ -581,17 +489,20 @@ static void print_compress_report(const compress_args *c, const df_compress_repo
 
 static int cmd_compress(int argc, char **argv)
 {
-    compress_args c;
-    int status = parse_compress_args(argc, argv, &c);
-    if (status)
-        return status;
+    df_cli_compress_args c;
+    df_error err = {0, ""};
+    if (df_cli_parse_compress(argc, argv, &c, &err) != DF_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return DF_EXIT_BAD_INPUT;
+    }
     if (c.help) {
         usage_compress(stdout);
         return DF_EXIT_OK;
     }
-    df_error err = {0, ""};
+    df_compress_opts opts = {.layer = c.layer, .rank = c.rank, .force = c.force,
+                             .overrides = c.overrides, .n_overrides = c.n_overrides};
     df_compress_report *r = calloc(1, sizeof *r);
-    int rc = r ? df_compress(c.ckpt, c.out, &c.opts, r, &err)
+    int rc = r ? df_compress(c.ckpt, c.out, &opts, r, &err)
                : df_fail(&err, DF_ENOMEM, "out of memory");
     if (rc == DF_OK)
         print_compress_report(&c, r);

@@ -1,4 +1,4 @@
-/* The command line's words for train, eval and inspect, and the
+/* The command line's words for train, eval, inspect and compress, and the
  * DEEPFRIED_INJECT_NAN test hook, parsed apart from main.c so that the
  * parsing can be fuzzed (tests/fuzz/fuzz_args.c). Pure: nothing is
  * printed, nothing opened; results point into argv; errors are values
@@ -30,6 +30,37 @@ typedef struct df_cli_args {
  * CONF file (see --help)". */
 int df_cli_parse(int argc, char *const *argv, int train_options, df_cli_args *a,
                  df_error *err);
+
+/* compress's words: CKPT --layer NAME --rank K -o OUT.h5 [--force]
+ * [--set KV]... [-h|--help]. */
+#define DF_CLI_COMPRESS_MAX_RANK (1 << 24)
+
+typedef struct df_cli_compress_args {
+    const char *ckpt;           /* CKPT: the one positional argument */
+    const char *layer;          /* --layer NAME, --layer=NAME */
+    const char *out;            /* -o OUT, --output OUT, --output=OUT */
+    int rank;                   /* --rank K, --rank=K: 1..DF_CLI_COMPRESS_MAX_RANK */
+    int rank_given;             /* --rank was there (rank is 0 otherwise) */
+    int force;                  /* --force */
+    int help;                   /* -h, --help: the rest may then be missing */
+    const char *overrides[DF_CLI_MAX_OVERRIDES];    /* --set KV, --set=KV, in order */
+    int n_overrides;
+} df_cli_compress_args;
+
+/* The words after "compress", argv[0..argc), left to right; a later
+ * --layer, --rank or -o replaces an earlier one. "--opt V" takes the next
+ * word whatever it is, "--opt=V" the rest of the word (-o has only the
+ * first form); -h, --help and --force take no value; "-" alone is a file
+ * name. K is a decimal integer as strtol reads it, nothing after it. The
+ * first bad word stops the parse, --help or not; without --help, CKPT,
+ * --layer, --rank and -o are required (checked in that order). Fills *c
+ * (zeroed first) and returns DF_OK, or DF_EINPUT with the message, e.g.
+ * "--rank needs a value (see 'deepfried compress --help')", "--rank
+ * 'ten': expected a whole number >= 1", "unknown option '--x' (see
+ * 'deepfried compress --help')", "compress: missing -o OUT.h5 (the
+ * checkpoint to write) (see 'deepfried compress --help')". */
+int df_cli_parse_compress(int argc, char *const *argv, df_cli_compress_args *c,
+                          df_error *err);
 
 /* DEEPFRIED_INJECT_NAN=RANK:STEP (value may be NULL or "": not set, *rank
  * and *step untouched): both non-negative decimal integers that fit an int

@@ -3,7 +3,9 @@
  * --dump-params, --resume) are admitted, as for `deepfried train`; bit 1
  * set = the first word is the DEEPFRIED_INJECT_NAN value instead of an
  * argument. The rest: the words, separated by NUL bytes (at most
- * MAX_WORDS; an input that ends in NUL has an empty last word).
+ * MAX_WORDS; an input that ends in NUL has an empty last word). The same
+ * words go to df_cli_parse (train, eval, inspect) and to
+ * df_cli_parse_compress (compress).
  *
  * Beyond "no crash, no sanitizer report": a failure has a message and
  * DF_EINPUT; a success has the one positional word unless --help, at most
@@ -11,7 +13,11 @@
  * after "--set="), no train-only option without train's options, a
  * --resume that is not empty; and it parses back the same from the words
  * it implies (round trip). An accepted DEEPFRIED_INJECT_NAN value prints
- * back as "RANK:STEP" and parses again to the same numbers. */
+ * back as "RANK:STEP" and parses again to the same numbers. For compress
+ * the same, and a success has CKPT, --layer, --rank and -o unless --help,
+ * each a word (or its part after "--layer=", "--output="), a rank in
+ * 1..DF_CLI_COMPRESS_MAX_RANK exactly when --rank was given, and parses
+ * back the same from the words it implies. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +118,98 @@ static void check_inject_nan(const char *value)
                "'%s' does not parse back", text);
 }
 
+static int same_str(const char *x, const char *y)
+{
+    return (!x && !y) || (x && y && !strcmp(x, y));
+}
+
+static void check_same_compress(const df_cli_compress_args *x, const df_cli_compress_args *y)
+{
+    FUZZ_CHECK(x->help == y->help && x->force == y->force && x->rank_given == y->rank_given &&
+                   x->rank == y->rank && x->n_overrides == y->n_overrides,
+               "compress round trip: flags, rank or override count differ");
+    FUZZ_CHECK(same_str(x->ckpt, y->ckpt), "compress round trip: ckpt differs");
+    FUZZ_CHECK(same_str(x->layer, y->layer), "compress round trip: layer differs");
+    FUZZ_CHECK(same_str(x->out, y->out), "compress round trip: out differs");
+    for (int i = 0; i < x->n_overrides; i++)
+        FUZZ_CHECK(!strcmp(x->overrides[i], y->overrides[i]),
+                   "compress round trip: override %d", i);
+}
+
+/* compress's canonical words for a parse; parsed again they must give
+ * the same. */
+static void round_trip_compress(const df_cli_compress_args *c)
+{
+    static char *words[2 * DF_CLI_MAX_OVERRIDES + 16];
+    static char set[] = "--set", layer[] = "--layer", rank[] = "--rank", out[] = "-o",
+                force[] = "--force", help[] = "--help";
+    char k[24];
+    int n = 0;
+    if (c->ckpt)
+        words[n++] = (char *)c->ckpt;
+    if (c->layer) {
+        words[n++] = layer;
+        words[n++] = (char *)c->layer;
+    }
+    if (c->rank_given) {
+        snprintf(k, sizeof k, "%d", c->rank);
+        words[n++] = rank;
+        words[n++] = k;
+    }
+    if (c->out) {
+        words[n++] = out;
+        words[n++] = (char *)c->out;
+    }
+    if (c->force)
+        words[n++] = force;
+    for (int i = 0; i < c->n_overrides; i++) {
+        words[n++] = set;
+        words[n++] = (char *)c->overrides[i];
+    }
+    if (c->help)
+        words[n++] = help;
+    static df_cli_compress_args again;
+    df_error err;
+    int rc = df_cli_parse_compress(n, words, &again, &err);
+    FUZZ_CHECK(rc == DF_OK, "compress round trip refused: %s", err.msg);
+    check_same_compress(c, &again);
+}
+
+static void check_compress(char *const *words, int n)
+{
+    static df_cli_compress_args c;
+    df_error err;
+    memset(&err, 0, sizeof err);
+    int rc = df_cli_parse_compress(n, words, &c, &err);
+    fuzz_note("compress", rc, &err);
+    if (rc != DF_OK) {
+        fuzz_check_error(rc, &err);
+        FUZZ_CHECK(rc == DF_EINPUT, "compress: status %d", rc);
+        return;
+    }
+    FUZZ_CHECK(c.help || (c.ckpt && c.layer && c.rank_given && c.out),
+               "compress accepted without CKPT, --layer, --rank, -o or --help");
+    FUZZ_CHECK((c.help == 0 || c.help == 1) && (c.force == 0 || c.force == 1) &&
+                   (c.rank_given == 0 || c.rank_given == 1),
+               "compress: flags %d %d %d", c.help, c.force, c.rank_given);
+    FUZZ_CHECK(!c.ckpt || points_into(c.ckpt, words, n, 0), "compress: ckpt is not a word");
+    FUZZ_CHECK(!c.ckpt || c.ckpt[0] != '-' || c.ckpt[1] == '\0',
+               "compress: an option taken as CKPT: %s", c.ckpt);
+    FUZZ_CHECK(!c.layer || points_into(c.layer, words, n, 0) ||
+                   points_into(c.layer, words, n, 8),
+               "compress: layer is not a word");
+    FUZZ_CHECK(!c.out || points_into(c.out, words, n, 0) || points_into(c.out, words, n, 9),
+               "compress: out is not a word");
+    FUZZ_CHECK(c.rank_given ? c.rank >= 1 && c.rank <= DF_CLI_COMPRESS_MAX_RANK : c.rank == 0,
+               "compress: rank %d (given: %d)", c.rank, c.rank_given);
+    FUZZ_CHECK(c.n_overrides >= 0 && c.n_overrides <= DF_CLI_MAX_OVERRIDES,
+               "compress: %d overrides", c.n_overrides);
+    for (int i = 0; i < c.n_overrides; i++)
+        FUZZ_CHECK(points_into(c.overrides[i], words, n, 6),
+                   "compress: override %d is not a word", i);
+    round_trip_compress(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -160,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "dump_params is not a word");
         round_trip(&a, train_options);
     }
+    check_compress(words, n);
     free(text);
     return 0;
 }

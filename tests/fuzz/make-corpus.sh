@@ -13,7 +13,8 @@
 #                after the integrity header)
 #   latest/      checkpoint directories for fuzz_latest.c: `latest`, then
 #                the entries, NUL-separated
-#   args/        command lines for fuzz_args.c, NUL-separated words
+#   args/        command lines for fuzz_args.c, NUL-separated words (train,
+#                eval, inspect and compress)
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=$(cd "${1:?usage: make-corpus.sh BUILDDIR [config|idx|checkpoint|latest|args]...}" && pwd)/deepfried
@@ -168,6 +169,15 @@ args_seed inspect-train-option 0 a.conf --quiet
 args_seed set-without-value 1 a.conf --set
 args_seed two-files 0 a.conf b.conf
 args_seed dash-is-a-file 0 -
+# compress's words (the harness gives every input to both parsers)
+args_seed compress 0 runs/x/ckpt-00000030.h5 --layer ip1 --rank 50 -o ip1-rank50.h5 --force \
+    --set data.test_images=t10k-images-idx3-ubyte.gz
+args_seed compress-assign 0 --layer=ip1 --rank=16777216 --output=out.h5 --set=run.threads=1 a.h5
+args_seed compress-rank-too-big 0 a.h5 --layer ip1 --rank 16777217 -o out.h5
+args_seed compress-rank-not-a-number 0 a.h5 --layer ip1 --rank ten -o out.h5
+args_seed compress-missing-output 0 a.h5 --layer ip1 --rank 5
+args_seed compress-output-without-value 0 a.h5 --layer ip1 --rank 5 -o
+args_seed compress-help-then-bad-rank 0 --help --rank 0
 fi
 
 find "$out" -type f -size +64k -printf 'too large: %p (%s bytes)\n' | grep . >&2 && exit 1
