@@ -6,16 +6,22 @@
 # No trial may lose more than checkpoint.interval steps.
 source "$(dirname "$0")/lib.sh"
 
-STEPS=240
+STEPS=600
 INTERVAL=5
 conf="$DF_SRCDIR/conf/mnist-adaptive-fastfood-1024-dropout.conf"
 opts=("${SAMPLE_DATA[@]}" --set solver.iterations=$STEPS --set solver.display=1
       --set solver.test_interval=0 --set run.threads=1 --set checkpoint.interval=$INTERVAL
       --set checkpoint.keep=3)
 
+t0=$(date +%s%N)
 bounded 120 "$DF_BIN" train "$conf" "${opts[@]}" --set "run.dir=$TMP/straight" \
     --dump-params "$TMP/straight.f32" >"$TMP/straight.out" 2>&1 ||
     fail "straight run exited $?: $(tail -n 3 "$TMP/straight.out")"
+# the kill schedule follows this machine's speed: a whole run took this
+# many seconds (fixed 0.2-2 s sleeps let a fast build finish the run
+# between two kills)
+run_s=$(awk -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN { printf "%.3f", ns / 1e9 }')
+echo "straight run: $STEPS steps in $run_s s"
 
 # newest checkpointed step in a run dir (0 if none)
 saved_step() {
@@ -35,8 +41,9 @@ for attempt in $(seq 1 12); do
     "$DF_BIN" train "$conf" "${opts[@]}" --set "run.dir=$run" --resume auto \
         --dump-params "$TMP/killed.f32" >>"$TMP/killed.out" 2>&1 &
     pid=$!
-    # 0.2 .. 2.0 s: a step takes ~20 ms, a checkpoint a few ms
-    sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.2f", 0.2 + 1.8 * r / 32767 }')"
+    # 5% .. 35% of a straight run (start-up included): several kills per
+    # run, at random steps, some during checkpoint writes
+    sleep "$(awk -v r=$RANDOM -v t="$run_s" 'BEGIN { printf "%.3f", t * (0.05 + 0.30 * r / 32767) }')"
     if kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid"
         wait "$pid" 2>/dev/null
@@ -73,7 +80,7 @@ cmp -s "$TMP/straight.f32" "$TMP/killed.f32" &&
 run=$TMP/term
 "$DF_BIN" train "$conf" "${opts[@]}" --set "run.dir=$run" >"$TMP/term.out" 2>&1 &
 pid=$!
-sleep 1.5
+sleep "$(awk -v t="$run_s" 'BEGIN { printf "%.3f", t / 2 }')"
 kill -TERM "$pid"
 wait "$pid"
 status=$?
