@@ -51,4 +51,23 @@ grep -q "identical on 2 ranks" "$TMP/p2t2.out" || fail "P=2 x 2 threads: replica
 "$DF_COMPARE" "$TMP/$conf-t1.f32" "$TMP/p2t2.f32" "$TOL" ||
     fail "P=2 x 2 threads differs from 1 rank x 1 thread by more than $TOL"
 pass "2 ranks x 2 threads equal 1 rank x 1 thread"
+
+# run.threads unset: one thread per CPU the rank may run on (affinity, as
+# Slurm or mpirun --bind-to set it), divided among the node's ranks
+if command -v taskset >/dev/null; then
+    bounded 60 taskset -c 0 "$DF_BIN" train "$DF_SRCDIR/conf/$conf.conf" "${SAMPLE_DATA[@]}" \
+        --set solver.iterations=2 --set solver.test_interval=0 --set "run.dir=$TMP/auto1" \
+        >"$TMP/auto1.out" 2>&1 || fail "taskset -c 0: exited $?"
+    grep -q "(64 per rank, 1 thread each)" "$TMP/auto1.out" ||
+        fail "bound to one CPU, the default should be 1 thread: $(head -n 1 "$TMP/auto1.out")"
+    cpus=$(taskset -c -p $$ | sed 's/.*: //')
+    if [ "$(nproc)" -ge 2 ]; then
+        bounded 60 taskset -c 0,1 "$DF_BIN" train "$DF_SRCDIR/conf/$conf.conf" "${SAMPLE_DATA[@]}" \
+            --set solver.iterations=2 --set solver.test_interval=0 --set "run.dir=$TMP/auto2" \
+            >"$TMP/auto2.out" 2>&1 || fail "taskset -c 0,1: exited $?"
+        grep -q "(64 per rank, 2 threads each)" "$TMP/auto2.out" ||
+            fail "bound to two CPUs, the default should be 2 threads: $(head -n 1 "$TMP/auto2.out")"
+    fi
+    pass "default run.threads follows the CPUs the process may use (ours: $cpus)"
+fi
 finish
