@@ -99,13 +99,12 @@ int df_cli_parse_compress(int argc, char *const *argv, df_cli_compress_args *c,
         } else
             return df_fail(err, DF_EINPUT, "unexpected argument '%s' " COMPRESS_SEE_HELP, s);
 
-        /* opt is one of the literals above; opt[2] tells them apart */
         const char *v = value_of(argc, argv, &i, s, strlen(opt));
         if (!v)
             return df_fail(err, DF_EINPUT, "%s needs a value " COMPRESS_SEE_HELP, opt);
-        if (opt[2] == 'l') {
+        if (!strcmp(opt, "--layer")) {
             c->layer = v;
-        } else if (opt[2] == 'r') {
+        } else if (!strcmp(opt, "--rank")) {
             /* out of long's range, strtol gives LONG_MIN or LONG_MAX:
              * outside the bounds too */
             char *end;
@@ -114,7 +113,7 @@ int df_cli_parse_compress(int argc, char *const *argv, df_cli_compress_args *c,
                 return df_fail(err, DF_EINPUT, "--rank '%s': expected a whole number >= 1", v);
             c->rank = (int)k;
             c->rank_given = 1;
-        } else if (opt[2] == 's') {
+        } else if (!strcmp(opt, "--set")) {
             if (c->n_overrides == DF_CLI_MAX_OVERRIDES)
                 return df_fail(err, DF_EINPUT, "more than %d --set options",
                                DF_CLI_MAX_OVERRIDES);

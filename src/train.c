@@ -70,16 +70,18 @@ void df_train_data_free(df_train_data *td)
 
 /* ---- threads ---- */
 
+/* The CPUs this process may run on (respects Slurm/cgroup binding). */
+static int process_cpus(void)
+{
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 int df_train_threads(const df_config *cfg, const df_dist *dist)
 {
     if (cfg->run.threads > 0)
         return cfg->run.threads;
-    /* the CPUs this process may run on (respects Slurm/cgroup binding) */
-    cpu_set_t set;
-    int cores = 1;
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-        cores = CPU_COUNT(&set);
-    int per_rank = cores / (dist->local_size > 0 ? dist->local_size : 1);
+    int per_rank = process_cpus() / (dist->local_size > 0 ? dist->local_size : 1);
     return per_rank > 0 ? per_rank : 1;
 }
 
@@ -352,12 +354,10 @@ static void print_banner(const train_state *st)
 {
     const df_config *cfg = st->cfg;
     const df_dist *dist = st->dist;
-    int threads = df_train_threads(cfg, dist);
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && threads > CPU_COUNT(&set))
+    int threads = df_train_threads(cfg, dist), cpus = process_cpus();
+    if (threads > cpus)
         fprintf(st->log, "note: run.threads = %d is more than the %d CPU%s this rank may "
-                "run on; the threads will share them\n", threads, CPU_COUNT(&set),
-                CPU_COUNT(&set) > 1 ? "s" : "");
+                "run on; the threads will share them\n", threads, cpus, cpus > 1 ? "s" : "");
     fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
             "(%d per rank, %d thread%s each), %zu trainable parameters, "
             "%lld training images, evaluating on %s (%lld images)\n",
