@@ -434,9 +434,9 @@ int main(int argc, char **argv)
     bench_print_header("bench_train: end-to-end training steps (forward, loss, backward, "
                        "SGD update), one process");
     printf("# data: %s (%lld training images); batch %d\n", dir, (long long)ds.n, BATCH);
-    printf("# threads: run.threads = N -> df_net_set_threads(N): conv, pool, dense and "
-           "Fastfood layers and the solver split their work over N threads, BLAS "
-           "single-threaded; ReLU and loss on one thread\n");
+    printf("# threads: run.threads = N -> df_net_set_threads(N): conv, pool and dense layers "
+           "and the solver split their work over N threads, BLAS single-threaded; Fastfood, "
+           "ReLU and loss on one thread\n");
     printf("# per (model, threads): fresh network, %d warm-up steps, median of %d blocks of "
            "%d steps, then one profiled block of %d steps\n",
            o.warmup, o.reps, o.steps, o.steps);
