@@ -2,7 +2,7 @@
  * (cblas_sgemm) layer it replaces, batch 64 and 256 (docs/performance.md
  * has a run). Built by `make`, never run by `make check`:
  *
- *     bench/bench_fastfood [--quick] [--cpu-time] [--blas-threads N] [--threads N]
+ *     bench/bench_fastfood [--quick] [--cpu-time] [--blas-threads N]
  *
  * Shapes: the LeNet sizes 800->1024, 1024->1024, 1024->2048 against dense
  * layers of the same shape, and the paper's ImageNet sizes 9216->16384 and
@@ -10,17 +10,16 @@
  * (fc7). One step is forward then backward with every gradient (input and
  * parameters), no dropout masks; the median over the steps is reported,
  * after one untimed warm-up step: 7 steps (3 with --quick), or as many as
- * fill 0.3 s for a short step (at most 301). The Fastfood layer runs on one thread
- * (--threads N: N, splitting the batch as in training), so OpenBLAS is held
- * to one thread as well unless --blas-threads says otherwise; the header reports the OpenBLAS core (OPENBLAS_CORETYPE) and
+ * fill 0.3 s for a short step (at most 301). The Fastfood layer runs on one thread,
+ * so OpenBLAS is held to one thread as well unless --blas-threads says
+ * otherwise; the header reports the OpenBLAS core (OPENBLAS_CORETYPE) and
  * thread count in force. --cpu-time times with this thread's CPU time
  * instead of the wall clock (for a busy machine; one BLAS thread only).
  *
  * "FWHT share" is the time of the layer's 4 k batched transforms (k blocks
  * of N rows of length d, two in forward, two in backward) timed on their
- * own, over the layer's step time (with --threads N, over N times the step
- * time, a share of the CPU time the step used): the rest is the diagonal
- * scalings, the permutation and the gradient reductions. */
+ * own, over the layer's step time: the rest is the diagonal scalings, the
+ * permutation and the gradient reductions. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +41,6 @@ typedef struct timing {
 } timing;
 
 static int reps = 7;
-static int ff_threads = 1;   /* the Fastfood layer's threads */
 
 /* Steps to time after a warm-up step that took warm_ns. */
 static int reps_for(double warm_ns)
@@ -83,14 +81,13 @@ static int time_fastfood(int d_in, int n, int N, timing *t)
     float *params = alloc(np, sizeof *params), *grads = alloc(np, sizeof *grads);
     int32_t *perm = alloc(kd, sizeof *perm);
     float *ws = alloc((size_t)N * df_fastfood_ws_size(&s), sizeof *ws);
-    float *bwd_scratch = alloc(df_fastfood_scratch_size(&s, ff_threads), sizeof *bwd_scratch);
     float *in = alloc_filled((size_t)N * d_in, 1.0f, 1);
     float *dout = alloc_filled((size_t)N * n, 1.0f, 2);
     float *out = alloc((size_t)N * n, sizeof *out);
     float *din = alloc((size_t)N * d_in, sizeof *din);
     float *scratch = alloc((size_t)N * kd, sizeof *scratch);
     int rc = 1;
-    if (!params || !grads || !perm || !ws || !in || !dout || !out || !din || !scratch || !bwd_scratch) {
+    if (!params || !grads || !perm || !ws || !in || !dout || !out || !din || !scratch) {
         fprintf(stderr, "bench_fastfood: out of memory\n");
         goto done;
     }
@@ -100,9 +97,9 @@ static int time_fastfood(int d_in, int n, int N, timing *t)
     int n_reps = reps;
     for (int r = 0; r <= n_reps; r++) {   /* r = 0: warm-up */
         double t0 = bench_now_ns();
-        df_fastfood_forward(out, in, &p, &s, N, NULL, ws, ff_threads);
+        df_fastfood_forward(out, in, &p, &s, N, NULL, ws);
         df_fastfood_backward(din, grads, grads + kd, grads + 2 * kd, dout, &p, &s, N,
-                             NULL, ws, bwd_scratch, ff_threads);
+                             NULL, ws);
         v[r] = bench_now_ns() - t0;
         if (r == 0)
             n_reps = reps_for(v[0]);
@@ -121,7 +118,7 @@ static int time_fastfood(int d_in, int n, int N, timing *t)
     bench_sink(out[0] + din[0] + grads[np / 2]);
     rc = 0;
 done:
-    free(params), free(grads), free(perm), free(ws), free(bwd_scratch), free(in), free(dout);
+    free(params), free(grads), free(perm), free(ws), free(in), free(dout);
     free(out), free(din), free(scratch);
     return rc;
 }
@@ -176,20 +173,14 @@ int main(int argc, char **argv)
             cpu_time = 1;
         else if (strcmp(argv[i], "--blas-threads") == 0 && i + 1 < argc)
             blas_threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            ff_threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--cpu-time] [--blas-threads N] [--threads N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--cpu-time] [--blas-threads N]\n",
                     argv[0]);
             return 2;
         }
     }
-    if (ff_threads < 1) {
-        fprintf(stderr, "%s: --threads needs a count of 1 or more\n", argv[0]);
-        return 2;
-    }
-    if (cpu_time && (blas_threads > 1 || ff_threads > 1)) {
-        fprintf(stderr, "%s: --cpu-time counts this thread only: use one thread\n",
+    if (cpu_time && blas_threads > 1) {
+        fprintf(stderr, "%s: --cpu-time counts this thread only: use one BLAS thread\n",
                 argv[0]);
         return 2;
     }
@@ -206,7 +197,7 @@ int main(int argc, char **argv)
 
     bench_print_header("bench_fastfood: Fastfood layer vs dense layer, forward + backward");
     printf("# median of >= %d steps (as many as fill %.1f s, at most %d) after one "
-           "warm-up; Fastfood on %d thread(s)\n", reps, MIN_SECONDS, MAX_REPS, ff_threads);
+           "warm-up; Fastfood on 1 thread\n", reps, MIN_SECONDS, MAX_REPS);
     int status = 0;
     for (size_t bi = 0; bi < 2; bi++) {
         const int N = batches[bi];
@@ -232,7 +223,7 @@ int main(int argc, char **argv)
             ff_cache[i] = ff, dense_cache[i] = dn;
             printf("| %d | %d -> %d | %zu | %.3f | %.0f%% | %d -> %d | %zu | %.2f | %.1f |\n",
                    N, pr->ff_in, pr->ff_out, ff.param_bytes, ff.step_ms,
-                   100 * ff.fwht_ms / (ff.step_ms * ff_threads), pr->dense_in, pr->dense_out,
+                   100 * ff.fwht_ms / ff.step_ms, pr->dense_in, pr->dense_out,
                    dn.param_bytes, dn.step_ms, dn.step_ms / ff.step_ms);
             fflush(stdout);
         }

@@ -1,7 +1,6 @@
 /* Adaptive Fastfood layer: forward and eq. (5) backward, one sample at a
- * time through every block, the batch split over threads in contiguous
- * blocks of samples; docs/performance.md has the speed against the dense
- * layer and where the time goes.
+ * time through every block; docs/performance.md has the speed against the
+ * dense layer and where the time goes.
  *
  * The layer uses the orthonormal H / sqrt(d). It represents the same
  * matrices as the unnormalised form (S absorbs the factor d), but keeps
@@ -17,7 +16,6 @@
 
 #include "deepfried/fwht.h"
 #include "deepfried/rng.h"
-#include "parallel.h"
 #include "per_cpu.h"
 
 #define FF_MAX_FEATURES (1 << 24)
@@ -216,7 +214,7 @@ static void gather(float *restrict out, const float *restrict v,
         mul_inplace(out, m, n);
 }
 
-/* The inverse permutation kept in float slots of backward's scratch: the
+/* The inverse permutation kept in a dead float row of the workspace: the
  * int32 bytes go in and out by memcpy, which is defined for any type and
  * compiles to plain 32-bit moves. */
 static void put_index(float *slot, int32_t index)
@@ -243,6 +241,14 @@ static void gather_by_stored_index(float *restrict out, const float *restrict v,
     }
     for (; t < n; t++)
         out[t] = v[get_index(inv + t)];
+}
+
+/* out[perm[i]] = v[i] */
+static void scatter(float *restrict out, const float *restrict v,
+                    const int32_t *restrict perm, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[perm[i]] = v[i];
 }
 
 /* Backward through S for one row of w outputs: dy = dout (.* m),
@@ -326,72 +332,12 @@ static void backward_b_row(float *restrict dB, float *restrict din, const float 
         acc_mul(din, B, h, d_in);
 }
 
-size_t df_fastfood_scratch_size(const df_fastfood_shape *s, int threads)
-{
-    const size_t kd = (size_t)s->k * s->d;
-    return kd + (size_t)(threads > 1 ? threads - 1 : 0) * 3 * kd;
-}
-
-/* Sample b of in (N, d_in) -> row b of out (N, n), through every block, so
- * the row's intermediates stay in cache from the input to the output. */
-static void forward_sample(float *out, const float *in, const df_fastfood_params *p,
-                           const df_fastfood_shape *s, int N,
-                           const df_fastfood_masks *masks, float *ws, int b)
-{
-    const int d = s->d, d_in = s->d_in, n = s->n;
-    const float *m_in = masks ? masks->input : NULL;
-    const float *m_perm = masks ? masks->perm : NULL;
-    const float *m_scale = masks ? masks->scale : NULL;
-    const float c = 1.0f / sqrtf((float)d);   /* orthonormal H */
-
-    float *x = ws_x(ws) + (size_t)b * d;
-    const float *ib = in + (size_t)b * d_in;
-    if (m_in)
-        mul_masked(x, ib, m_in + (size_t)b * d_in, NULL, d_in);
-    else
-        memcpy(x, ib, sizeof(float) * (size_t)d_in);
-    memset(x + d_in, 0, sizeof(float) * (size_t)(d - d_in));
-    for (int j = 0; j < s->k; j++) {
-        const float *S = p->S + (size_t)j * d, *G = p->G + (size_t)j * d;
-        const float *B = p->B + (size_t)j * d;
-        float *g = ws_hG(ws, s, N, j) + (size_t)b * d;
-        float *h = ws_hS(ws, s, N, j) + (size_t)b * d;
-        /* h_Pi = H B x, held in the h_S slot until h_G is gathered */
-        scale_mul(h, c, B, x, d);
-        df_fwht_rows(h, 1, (size_t)d);
-        gather(g, h, p->perm + (size_t)j * d,
-               m_perm ? m_perm + ((size_t)b * s->k + j) * d : NULL, d);
-        scale_mul(h, c, G, g, d);   /* then h_S = H G h_G */
-        df_fwht_rows(h, 1, (size_t)d);
-        mul_masked(out + (size_t)b * n + (size_t)j * d, S, h,
-                   m_scale ? m_scale + (size_t)b * n + (size_t)j * d : NULL,
-                   block_width(s, j));
-    }
-}
-
-/* in (N, d_in) -> out (N, n). Samples are independent: any thread count
- * gives the same bits. */
+/* in (N, d_in) -> out (N, n). One sample at a time through every block,
+ * so a row's intermediates stay in cache from the input to the output. */
 void df_fastfood_forward(float *out, const float *in,
                          const df_fastfood_params *p,
                          const df_fastfood_shape *s, int N,
-                         const df_fastfood_masks *masks, float *ws, int threads)
-{
-#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1 && N > 1)
-    {
-        int lo, hi;
-        df_block(N, df_thread_index(), df_thread_count(), &lo, &hi);
-        for (int b = lo; b < hi; b++)
-            forward_sample(out, in, p, s, N, masks, ws, b);
-    }
-}
-
-/* Eq. (5) for sample b: row b of dout -> row b of din, dS, dG, dB (+=,
- * may be NULL). inv: the inverse permutation of every block (Pi^T as a
- * gather: a scatter to random places measured twice as slow, 0.56 against
- * 0.25 ns per element). */
-static void backward_sample(float *din, float *dS, float *dG, float *dB, const float *dout,
-                            const df_fastfood_params *p, const df_fastfood_shape *s, int N,
-                            const df_fastfood_masks *masks, float *ws, const float *inv, int b)
+                         const df_fastfood_masks *masks, float *ws)
 {
     const int d = s->d, d_in = s->d_in, n = s->n;
     const float *m_in = masks ? masks->input : NULL;
@@ -399,89 +345,85 @@ static void backward_sample(float *din, float *dS, float *dG, float *dB, const f
     const float *m_scale = masks ? masks->scale : NULL;
     const float c = 1.0f / sqrtf((float)d);   /* orthonormal H */
 
-    const float *x = ws_x(ws) + (size_t)b * d;
-    float *ib = din ? din + (size_t)b * d_in : NULL;
-    if (ib)
-        memset(ib, 0, sizeof(float) * (size_t)d_in);
-    for (int j = 0; j < s->k; j++) {
-        const float *S = p->S + (size_t)j * d, *G = p->G + (size_t)j * d;
-        const float *B = p->B + (size_t)j * d;
-        float *g = ws_hG(ws, s, N, j) + (size_t)b * d;
-        float *h = ws_hS(ws, s, N, j) + (size_t)b * d;
-        const int w = block_width(s, j);
-
-        /* dE/dS = dy .* h_S; then dE/dh_S = S .* dy overwrites h_S */
-        backward_s_row(dS ? dS + (size_t)j * d : NULL, h, S,
-                       dout + (size_t)b * n + (size_t)j * d,
-                       m_scale ? m_scale + (size_t)b * n + (size_t)j * d : NULL, c, w);
-        memset(h + w, 0, sizeof(float) * (size_t)(d - w));
-        df_fwht_rows(h, 1, (size_t)d);   /* dE/dh_H1 = H dE/dh_S */
-        /* dE/dh_G = G .* dE/dh_H1, through the mask, then Pi^T into
-         * h_G's slot, which backward no longer needs */
-        backward_g_row(dG ? dG + (size_t)j * d : NULL, h, g, G,
-                       m_perm ? m_perm + ((size_t)b * s->k + j) * d : NULL, c, d);
-        gather_by_stored_index(g, h, inv + (size_t)j * d, d);
-        df_fwht_rows(g, 1, (size_t)d);   /* dE/dh_H2 = H dE/dh_Pi */
-        backward_b_row(dB ? dB + (size_t)j * d : NULL, ib, g, x, B, d, d_in);
+    for (int b = 0; b < N; b++) {
+        float *x = ws_x(ws) + (size_t)b * d;
+        const float *ib = in + (size_t)b * d_in;
+        if (m_in)
+            mul_masked(x, ib, m_in + (size_t)b * d_in, NULL, d_in);
+        else
+            memcpy(x, ib, sizeof(float) * (size_t)d_in);
+        memset(x + d_in, 0, sizeof(float) * (size_t)(d - d_in));
+        for (int j = 0; j < s->k; j++) {
+            const float *S = p->S + (size_t)j * d, *G = p->G + (size_t)j * d;
+            const float *B = p->B + (size_t)j * d;
+            float *g = ws_hG(ws, s, N, j) + (size_t)b * d;
+            float *h = ws_hS(ws, s, N, j) + (size_t)b * d;
+            /* h_Pi = H B x, held in the h_S slot until h_G is gathered */
+            scale_mul(h, c, B, x, d);
+            df_fwht_rows(h, 1, (size_t)d);
+            gather(g, h, p->perm + (size_t)j * d,
+                   m_perm ? m_perm + ((size_t)b * s->k + j) * d : NULL, d);
+            scale_mul(h, c, G, g, d);   /* then h_S = H G h_G */
+            df_fwht_rows(h, 1, (size_t)d);
+            mul_masked(out + (size_t)b * n + (size_t)j * d, S, h,
+                       m_scale ? m_scale + (size_t)b * n + (size_t)j * d : NULL,
+                       block_width(s, j));
+        }
     }
-    if (ib && m_in)
-        mul_inplace(ib, m_in + (size_t)b * d_in, d_in);
 }
 
-/* dst[i] += src[i] */
-static void add_into(float *restrict dst, const float *restrict src, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] += src[i];
-}
-
-/* Eq. (5): dout (N, n) -> din (N, d_in) (=), dS, dG, dB (k, d) (+=).
- * Thread 0 adds its samples' gradients straight into dS, dG, dB, thread t
- * into its own scratch, which is added after in thread order: one thread
- * sums exactly as a single loop over the batch would, and a given thread
- * count always gives the same bits. */
+/* Eq. (5): dout (N, n) -> din (N, d_in) (=), dS, dG, dB (k, d) (+=). One
+ * sample at a time, like forward. */
 void df_fastfood_backward(float *din, float *dS, float *dG, float *dB,
                           const float *dout, const df_fastfood_params *p,
                           const df_fastfood_shape *s, int N,
-                          const df_fastfood_masks *masks, float *ws, float *scratch,
-                          int threads)
+                          const df_fastfood_masks *masks, float *ws)
 {
-    const int d = s->d;
-    const size_t kd = (size_t)s->k * d;
-    float *inv = scratch;
-    for (int j = 0; j < s->k; j++) {
-        const int32_t *perm = p->perm + (size_t)j * d;
-        for (int i = 0; i < d; i++)
-            put_index(inv + (size_t)j * d + perm[i], i);
-    }
-    if (threads > N)
-        threads = N;
-    int used = 1;   /* the threads the runtime gave: blocks follow it */
-#pragma omp parallel num_threads(threads > 1 ? threads : 1) if (threads > 1)
-    {
-        const int t = df_thread_index();
-#pragma omp single
-        used = df_thread_count();
-        float *tS = dS, *tG = dG, *tB = dB;
-        if (t > 0) {
-            float *mine = scratch + kd + (size_t)(t - 1) * 3 * kd;
-            memset(mine, 0, 3 * kd * sizeof *mine);
-            tS = dS ? mine : NULL;
-            tG = dG ? mine + kd : NULL;
-            tB = dB ? mine + 2 * kd : NULL;
+    const int d = s->d, d_in = s->d_in, n = s->n;
+    const float *m_in = masks ? masks->input : NULL;
+    const float *m_perm = masks ? masks->perm : NULL;
+    const float *m_scale = masks ? masks->scale : NULL;
+    const float c = 1.0f / sqrtf((float)d);   /* orthonormal H */
+
+    for (int b = 0; b < N; b++) {
+        const float *x = ws_x(ws) + (size_t)b * d;
+        float *ib = din ? din + (size_t)b * d_in : NULL;
+        if (ib)
+            memset(ib, 0, sizeof(float) * (size_t)d_in);
+        for (int j = 0; j < s->k; j++) {
+            const float *S = p->S + (size_t)j * d, *G = p->G + (size_t)j * d;
+            const float *B = p->B + (size_t)j * d;
+            const int32_t *perm = p->perm + (size_t)j * d;
+            float *g = ws_hG(ws, s, N, j) + (size_t)b * d;
+            float *h = ws_hS(ws, s, N, j) + (size_t)b * d;
+            const int w = block_width(s, j);
+
+            /* dE/dS = dy .* h_S; then dE/dh_S = S .* dy overwrites h_S */
+            backward_s_row(dS ? dS + (size_t)j * d : NULL, h, S,
+                           dout + (size_t)b * n + (size_t)j * d,
+                           m_scale ? m_scale + (size_t)b * n + (size_t)j * d : NULL, c, w);
+            memset(h + w, 0, sizeof(float) * (size_t)(d - w));
+            df_fwht_rows(h, 1, (size_t)d);   /* dE/dh_H1 = H dE/dh_S */
+            /* dE/dh_G = G .* dE/dh_H1, through the mask, then Pi^T into
+             * h_G's slot, which backward no longer needs. Pi^T is a
+             * scatter for sample 0; that sample's h_S slot is then dead
+             * and holds the inverse permutation, so the other samples
+             * gather instead (a scatter to random places measured twice
+             * as slow as a gather: 0.56 against 0.25 ns per element). */
+            float *inv = ws_hS(ws, s, N, j);
+            backward_g_row(dG ? dG + (size_t)j * d : NULL, h, g, G,
+                           m_perm ? m_perm + ((size_t)b * s->k + j) * d : NULL, c, d);
+            if (b == 0) {
+                scatter(g, h, perm, d);
+                for (int i = 0; i < d; i++)
+                    put_index(inv + perm[i], i);
+            } else {
+                gather_by_stored_index(g, h, inv, d);
+            }
+            df_fwht_rows(g, 1, (size_t)d);   /* dE/dh_H2 = H dE/dh_Pi */
+            backward_b_row(dB ? dB + (size_t)j * d : NULL, ib, g, x, B, d, d_in);
         }
-        int lo, hi;
-        df_block(N, t, used, &lo, &hi);
-        for (int b = lo; b < hi; b++)
-            backward_sample(din, tS, tG, tB, dout, p, s, N, masks, ws, inv, b);
-    }
-    for (int t = 1; t < used; t++) {
-        const float *mine = scratch + kd + (size_t)(t - 1) * 3 * kd;
-        if (dS)
-            add_into(dS, mine, kd);
-        if (dG)
-            add_into(dG, mine + kd, kd);
-        if (dB)
-            add_into(dB, mine + 2 * kd, kd);
+        if (ib && m_in)
+            mul_inplace(ib, m_in + (size_t)b * d_in, d_in);
     }
 }

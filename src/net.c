@@ -126,14 +126,13 @@ static int layer_alloc(df_layer *l, int max_batch, df_error *err)
         const df_fastfood_shape *s = &l->shape.ff;
         size_t kd = (size_t)s->k * s->d;
         l->work = df_calloc(N, df_fastfood_ws_size(s) * sizeof(float), err);
-        l->scratch = df_calloc(df_fastfood_scratch_size(s, 1), sizeof(float), err);
         l->perm = df_calloc(kd, sizeof(int32_t), err);
         l->mask[0] = df_calloc(N * (size_t)s->d_in, sizeof(float), err);
         l->mask[1] = df_calloc(N * kd, sizeof(float), err);
         l->mask[2] = df_calloc(N * (size_t)s->n, sizeof(float), err);
         if (!l->spec.adaptive)
             l->fixed = df_calloc(3 * kd, sizeof(float), err);
-        if (!l->work || !l->scratch || !l->perm || !l->mask[0] || !l->mask[1] || !l->mask[2] ||
+        if (!l->work || !l->perm || !l->mask[0] || !l->mask[1] || !l->mask[2] ||
             (!l->spec.adaptive && !l->fixed))
             return DF_ENOMEM;
         return DF_OK;
@@ -220,7 +219,6 @@ void df_net_free(df_net *net)
         free(l->perm);
         free(l->fixed);
         free(l->work);
-        free(l->scratch);
         free(l->argmax);
         for (int m = 0; m < 3; m++)
             free(l->mask[m]);
@@ -367,7 +365,7 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
             df_fastfood_params p = ff_params(net, l);
             const df_fastfood_masks *mp = ff_masks(l, N, pass, &m);
             l->mask_active = mp != NULL;
-            df_fastfood_forward(out, in, &p, &l->shape.ff, N, mp, l->work, net->threads);
+            df_fastfood_forward(out, in, &p, &l->shape.ff, N, mp, l->work);
             break;
         }
         case DF_LAYER_DROPOUT:
@@ -445,8 +443,7 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
             float *dp = l->spec.adaptive ? g + l->param_offset : NULL;
             size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
             df_fastfood_backward(din, dp, dp ? dp + kd : NULL, dp ? dp + 2 * kd : NULL,
-                                 dout, &fp, &l->shape.ff, N, &m, l->work, l->scratch,
-                                 net->threads);
+                                 dout, &fp, &l->shape.ff, N, &m, l->work);
             break;
         }
         case DF_LAYER_DROPOUT:
@@ -471,25 +468,18 @@ int df_net_set_threads(df_net *net, int threads, df_error *err)
 {
     if (threads < 1)
         threads = 1;
-    /* the convolutions and Fastfood layers need scratch per thread;
-     * everything else splits buffers it already has */
+    /* the convolutions need scratch per thread; everything else splits
+     * buffers it already has */
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
-        if (l->spec.type == DF_LAYER_CONV) {
-            float *work = df_calloc(df_conv_work_size(&l->shape.conv, net->max_batch, threads),
-                                    sizeof(float), err);
-            if (!work)
-                return err->code;
-            free(l->work);
-            l->work = work;
-        } else if (l->spec.type == DF_LAYER_FASTFOOD) {
-            float *scratch = df_calloc(df_fastfood_scratch_size(&l->shape.ff, threads),
-                                       sizeof(float), err);
-            if (!scratch)
-                return err->code;
-            free(l->scratch);
-            l->scratch = scratch;
-        }
+        if (l->spec.type != DF_LAYER_CONV)
+            continue;
+        float *work = df_calloc(df_conv_work_size(&l->shape.conv, net->max_batch, threads),
+                                sizeof(float), err);
+        if (!work)
+            return err->code;
+        free(l->work);
+        l->work = work;
     }
     net->threads = threads;
     return DF_OK;

@@ -15,8 +15,6 @@
 #include "deepfried/rng.h"
 #include "gradcheck.h"
 
-#define MAX_THREADS 4
-
 /* One layer with its own storage. */
 typedef struct ff_case {
     df_fastfood_shape s;
@@ -24,7 +22,6 @@ typedef struct ff_case {
     float *params;          /* S | G | B */
     int N;
     float *in, *out, *ws, *R;
-    float *scratch;         /* backward's, for up to MAX_THREADS threads */
     float *mask_in, *mask_perm, *mask_scale;
     df_fastfood_masks masks;
 } ff_case;
@@ -46,7 +43,6 @@ static void ff_case_make(ff_case *c, int d_in, int n, int N, float sigma,
     c->out = calloc((size_t)N * n, sizeof(float));
     c->R = calloc((size_t)N * n, sizeof(float));
     c->ws = calloc((size_t)N * df_fastfood_ws_size(&c->s), sizeof(float));
-    c->scratch = calloc(df_fastfood_scratch_size(&c->s, MAX_THREADS), sizeof(float));
     fill_uniform(c->in, (size_t)N * d_in, -1.0f, 1.0f, 11);
     fill_uniform(c->R, (size_t)N * n, -1.0f, 1.0f, 12);
     if (with_masks) {
@@ -70,7 +66,6 @@ static void ff_case_free(ff_case *c)
     free(c->out);
     free(c->R);
     free(c->ws);
-    free(c->scratch);
     free(c->mask_in);
     free(c->mask_perm);
     free(c->mask_scale);
@@ -120,7 +115,7 @@ static void check_matches_explicit_matrix(int d_in, int n)
 {
     ff_case c;
     ff_case_make(&c, d_in, n, 3, 0.1f, 0);
-    df_fastfood_forward(c.out, c.in, &c.p, &c.s, c.N, NULL, c.ws, 1);
+    df_fastfood_forward(c.out, c.in, &c.p, &c.s, c.N, NULL, c.ws);
     double *W = explicit_matrix(&c);
     for (int b = 0; b < c.N; b++)
         for (int r = 0; r < n; r++) {
@@ -165,7 +160,7 @@ static ff_case *g_case;
 static double projected_loss(void *ctx)
 {
     ff_case *c = ctx;
-    df_fastfood_forward(c->out, c->in, &c->p, &c->s, c->N, ff_masks(c), c->ws, 1);
+    df_fastfood_forward(c->out, c->in, &c->p, &c->s, c->N, ff_masks(c), c->ws);
     return dot_double(c->out, c->R, (size_t)c->N * c->s.n);
 }
 
@@ -179,7 +174,7 @@ static void check_gradients(int d_in, int n, int with_masks)
     float *din = calloc((size_t)c.N * d_in, sizeof(float));
     projected_loss(&c);
     df_fastfood_backward(din, grads, grads + kd, grads + 2 * kd, c.R, &c.p,
-                         &c.s, c.N, ff_masks(&c), c.ws, c.scratch, 1);
+                         &c.s, c.N, ff_masks(&c), c.ws);
     /* the layer is linear in each parameter and in x, so central
      * differences are exact for any step: a large step keeps float
      * rounding out of the comparison and allows a tight bound */
@@ -218,12 +213,10 @@ static void fastfood_backward_accumulates_parameter_gradients(void **state)
     size_t kd = (size_t)c.s.k * c.s.d;
     float *once = calloc(3 * kd, sizeof(float)), *twice = calloc(3 * kd, sizeof(float));
     projected_loss(&c);
-    df_fastfood_backward(NULL, once, once + kd, once + 2 * kd, c.R, &c.p, &c.s, c.N, NULL, c.ws,
-                         c.scratch, 1);
+    df_fastfood_backward(NULL, once, once + kd, once + 2 * kd, c.R, &c.p, &c.s, c.N, NULL, c.ws);
     for (int rep = 0; rep < 2; rep++) {
         projected_loss(&c);
-        df_fastfood_backward(NULL, twice, twice + kd, twice + 2 * kd, c.R, &c.p, &c.s, c.N, NULL,
-                             c.ws, c.scratch, 1);
+        df_fastfood_backward(NULL, twice, twice + kd, twice + 2 * kd, c.R, &c.p, &c.s, c.N, NULL, c.ws);
     }
     for (size_t i = 0; i < 3 * kd; i++)
         assert_true(fabs(twice[i] - 2 * once[i]) <= 1e-5 * (1 + fabs(once[i])));
@@ -279,52 +272,6 @@ static void fastfood_shape_pads_and_stacks(void **state)
     assert_int_equal(df_fastfood_shape_init(&s, 0, 10, &err), DF_EINPUT);
 }
 
-/* Forward and backward (with dropout masks, two blocks, the last cut)
- * split over T threads: the output and din are per sample, so they match
- * one thread bit for bit; dS, dG, dB are the same sums in another order,
- * so within float rounding, and the same bits every time for one T. Also
- * a batch smaller than the thread count. */
-static void run_threads(ff_case *c, int threads, float *out, float *din, float *grads)
-{
-    size_t kd = (size_t)c->s.k * c->s.d;
-    df_fastfood_forward(out, c->in, &c->p, &c->s, c->N, ff_masks(c), c->ws, threads);
-    memset(grads, 0, 3 * kd * sizeof *grads);
-    df_fastfood_backward(din, grads, grads + kd, grads + 2 * kd, c->R, &c->p, &c->s, c->N,
-                         ff_masks(c), c->ws, c->scratch, threads);
-}
-
-static void fastfood_threads_match_one_thread(void **state)
-{
-    (void)state;
-    const int sizes[][3] = {{20, 56, 7}, {200, 256, 64}, {20, 56, 1}, {20, 56, 2}};
-    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
-        ff_case c;
-        ff_case_make(&c, sizes[z][0], sizes[z][1], sizes[z][2], 0.1f, 1);
-        size_t kd = (size_t)c.s.k * c.s.d, n_out = (size_t)c.N * c.s.n;
-        size_t n_din = (size_t)c.N * c.s.d_in;
-        float *out1 = calloc(n_out, sizeof(float)), *outT = calloc(n_out, sizeof(float));
-        float *din1 = calloc(n_din, sizeof(float)), *dinT = calloc(n_din, sizeof(float));
-        float *g1 = calloc(3 * kd, sizeof(float)), *gT = calloc(3 * kd, sizeof(float));
-        float *again = calloc(3 * kd, sizeof(float));
-        run_threads(&c, 1, out1, din1, g1);
-        for (int threads = 2; threads <= MAX_THREADS; threads++) {
-            run_threads(&c, threads, outT, dinT, gT);
-            assert_memory_equal(out1, outT, n_out * sizeof(float));
-            assert_memory_equal(din1, dinT, n_din * sizeof(float));
-            double worst = 0;
-            for (size_t i = 0; i < 3 * kd; i++) {
-                double e = fabs((double)gT[i] - g1[i]) / (1e-3 + fabs(g1[i]));
-                worst = e > worst ? e : worst;
-            }
-            assert_true(worst < 1e-4);
-            run_threads(&c, threads, outT, dinT, again);
-            assert_memory_equal(gT, again, 3 * kd * sizeof(float));
-        }
-        free(out1), free(outT), free(din1), free(dinT), free(g1), free(gT), free(again);
-        ff_case_free(&c);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,7 +282,6 @@ int main(void)
         cmocka_unit_test(fastfood_gradients_match_finite_differences),
         cmocka_unit_test(fastfood_gradients_with_dropout_match_finite_differences),
         cmocka_unit_test(fastfood_backward_accumulates_parameter_gradients),
-        cmocka_unit_test(fastfood_threads_match_one_thread),
         cmocka_unit_test(fastfood_init_rows_have_variance_sigma_squared),
         cmocka_unit_test(fastfood_shape_pads_and_stacks),
     };

@@ -58,28 +58,20 @@ typedef struct df_fastfood_masks {
  * contiguous (N, d) matrix. A call with batch N needs N * ws_size floats. */
 size_t df_fastfood_ws_size(const df_fastfood_shape *s);
 
-/* Floats of scratch df_fastfood_backward needs with up to `threads`
- * threads: the inverse permutations (k d), and per thread after the first
- * its own dS, dG, dB (3 k d). */
-size_t df_fastfood_scratch_size(const df_fastfood_shape *s, int threads);
-
-/* in (N, d_in) -> out (N, n), samples split over `threads` threads. ws
- * (N * ws_size) keeps intermediates for backward (eq. (4)). masks may be
- * NULL. */
+/* in (N, d_in) -> out (N, n). ws (N * ws_size) keeps intermediates for
+ * backward (eq. (4)). masks may be NULL. */
 void df_fastfood_forward(float *out, const float *in,
                          const df_fastfood_params *p,
                          const df_fastfood_shape *s, int N,
-                         const df_fastfood_masks *masks, float *ws, int threads);
+                         const df_fastfood_masks *masks, float *ws);
 
 /* Eq. (5): dout (N, n) -> din (N, d_in) (=, may be NULL),
- * dS, dG, dB (k, d) (+=, may be NULL when not adaptive), samples split
- * over `threads` threads. ws is what forward left; it is overwritten.
- * scratch: df_fastfood_scratch_size(s, threads) floats. */
+ * dS, dG, dB (k, d) (+=, may be NULL when not adaptive). ws is what forward
+ * left; it is overwritten. */
 void df_fastfood_backward(float *din, float *dS, float *dG, float *dB,
                           const float *dout, const df_fastfood_params *p,
                           const df_fastfood_shape *s, int N,
-                          const df_fastfood_masks *masks, float *ws, float *scratch,
-                          int threads);
+                          const df_fastfood_masks *masks, float *ws);
 
 /* Trainable floats: 3 d k. */
 size_t df_fastfood_param_count(const df_fastfood_shape *s);

@@ -46,7 +46,6 @@ typedef struct df_layer {
     float *fixed;
     /* per-batch scratch */
     float *work;                    /* conv: im2col; fastfood: workspace */
-    float *scratch;                 /* fastfood: backward's scratch for net->threads */
     int32_t *argmax;                /* maxpool */
     float *mask[3];                 /* dropout masks (fastfood: in, perm, scale) */
     int mask_active;                /* forward applied the masks (train pass) */
