@@ -145,9 +145,18 @@ static int mkdir_p(const char *path, df_error *err)
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
+            struct stat st;
             if (mkdir(buf, 0777) != 0 && errno != EEXIST)
                 return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
                                strerror(errno));
+            /* An existing file in the way would otherwise surface only
+             * at the first metrics line, after minutes of training. */
+            if (stat(buf, &st) != 0)
+                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
+                               strerror(errno));
+            if (!S_ISDIR(st.st_mode))
+                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
+                               strerror(ENOTDIR));
             *p = c;
             if (c == '\0')
                 break;

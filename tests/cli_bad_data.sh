@@ -97,6 +97,33 @@ expect_rejected "image/label count mismatch" "$tmp/too-few-labels.gz" \
 expect_rejected "missing file" "$tmp/no-such-images.gz" \
     "$tmp/no-such-images.gz" "$train_labels"
 
+# A run directory that is a file: refused before the first step (status 1,
+# a file-system failure), not when the first metrics line is written.
+: >"$tmp/run-is-a-file"
+status=0
+"$DF_BIN" train "$conf" \
+    --set data.train_images="$train_images" \
+    --set data.train_labels="$train_labels" \
+    --set data.test_images="$test_images" \
+    --set data.test_labels="$test_labels" \
+    --set solver.iterations=200 --set solver.display=1 \
+    --set run.dir="$tmp/run-is-a-file" \
+    >"$tmp/stdout" 2>"$tmp/stderr" || status=$?
+if [[ $status -ne 1 ]]; then
+    echo "FAIL run dir is a file: exit status $status, expected 1" >&2
+    failures=$((failures + 1))
+elif grep -q '^step ' "$tmp/stdout"; then
+    echo "FAIL run dir is a file: trained before refusing it" >&2
+    failures=$((failures + 1))
+elif [[ $(wc -l <"$tmp/stderr") -ne 1 ]] ||
+     ! grep -qF -- "$tmp/run-is-a-file" "$tmp/stderr"; then
+    echo "FAIL run dir is a file: expected one stderr line naming it" >&2
+    sed 's/^/     stderr: /' "$tmp/stderr" >&2
+    failures=$((failures + 1))
+else
+    echo "ok   run dir is a file: $(cat "$tmp/stderr")"
+fi
+
 if ((failures > 0)); then
     echo "cli_bad_data: $failures case(s) failed" >&2
     exit 1
