@@ -430,9 +430,19 @@ static int cmd_eval(int argc, char **argv)
     memset(&test, 0, sizeof test);
     int rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
                : df_fail(&err, DF_ENOMEM, "out of memory");
-    if (rc == DF_OK)
+    if (rc == DF_OK) {
         rc = df_dataset_load_idx(&test, m->cfg.data.test_images, m->cfg.data.test_labels,
                                  m->net.n_classes, &err);
+        /* The paths come from the config stored in the checkpoint, relative
+         * to wherever training ran: say so, and how to point elsewhere. */
+        if (rc != DF_OK) {
+            char why[sizeof err.msg];
+            memcpy(why, err.msg, sizeof why);
+            df_fail(&err, rc, "%.700s (the test set %.200s's config names; override it "
+                    "with --set data.test_images=PATH --set data.test_labels=PATH)",
+                    why, a.conf);
+        }
+    }
     double loss = 0, error = 0;
     if (rc == DF_OK)
         rc = df_evaluate(&m->net, &dist, &test, m->cfg.data.scale, &loss, &error, &err);

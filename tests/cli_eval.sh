@@ -30,6 +30,12 @@ sum_inspect=$(grep -o 'parameter checksum: [0-9a-f]*' <<<"$out")
 
 "$DF_BIN" eval "$TMP/missing.h5" >/dev/null 2>"$TMP/err"; status=$?
 [ "$status" -eq 2 ] && grep -q missing.h5 "$TMP/err" || fail "missing checkpoint: exit $status, $(cat "$TMP/err")"
+# a test set that is not there (a run moved to another directory, its
+# config's paths relative): one line naming the file and the override
+"$DF_BIN" eval "$ckpt" --set "data.test_images=$TMP/gone-images.gz" >/dev/null 2>"$TMP/err"; status=$?
+[ "$status" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q 'gone-images.gz: cannot open' "$TMP/err" &&
+    grep -qF -- '--set data.test_images=PATH' "$TMP/err" ||
+    fail "missing test set: exit $status, $(cat "$TMP/err")"
 head -c 300 "$ckpt" >"$TMP/cut.h5"
 "$DF_BIN" eval "$TMP/cut.h5" >/dev/null 2>"$TMP/err"; status=$?
 [ "$status" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "truncated checkpoint: exit $status, $(cat "$TMP/err")"
