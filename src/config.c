@@ -96,6 +96,7 @@ static const key_def global_keys[] = {
     { SEC_DATA, "test_labels", V_PATH, CFG(data.test_labels), NOINT, NOFLT, NULL, 0 },
     { SEC_DATA, "scale", V_FLOAT, CFG(data.scale), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0 },
     { SEC_DATA, "holdout", V_INT64, CFG(data.holdout), 0, BIG_COUNT, NOFLT, NULL, 0 },
+    { SEC_DATA, "holdout_start", V_INT64, CFG(data.holdout_start), 0, BIG_COUNT, NOFLT, NULL, 0 },
     { SEC_DATA, "eval_on", V_ENUM, CFG(data.eval_holdout), NOINT, NOFLT, eval_on_names, 0 },
 
     { SEC_SOLVER, "batch", V_INT, CFG(solver.batch), 1, 1 << 20, NOFLT, NULL, 0 },
@@ -1045,6 +1046,9 @@ static int check_data(const parser *ps)
     if (cfg->data.eval_holdout && cfg->data.holdout <= 0)
         return fail_at(ps, where_for(ps, SEC_DATA, "eval_on"), "data.eval_on",
                        "holdout", 7, "evaluating on the holdout set needs data.holdout > 0");
+    if (cfg->data.holdout_start >= 0 && cfg->data.holdout <= 0)
+        return fail_at(ps, where_for(ps, SEC_DATA, "holdout_start"), "data.holdout_start",
+                       NULL, 0, "says where the held-out items start, but data.holdout is 0");
     return 0;
 }
 
@@ -1136,6 +1140,7 @@ void df_config_defaults(df_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->run.seed = 1;
     cfg->data.scale = 0.00390625f;  /* 1/256, Caffe LeNet */
+    cfg->data.holdout_start = -1;
     cfg->solver.batch = 64;
     cfg->solver.iterations = 10000;
     cfg->solver.display = 100;

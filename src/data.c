@@ -442,32 +442,40 @@ size_t df_dataset_image_size(const df_dataset *ds)
     return (size_t)ds->channels * (size_t)ds->rows * (size_t)ds->cols;
 }
 
-int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
-                          df_error *err)
+int df_dataset_split_range(df_dataset *all, df_dataset *out, int64_t start,
+                           int64_t n_out, df_error *err)
 {
-    memset(tail, 0, sizeof *tail);
-    if (n_tail < 0 || n_tail >= all->n)
+    memset(out, 0, sizeof *out);
+    if (n_out < 0 || n_out >= all->n)
         return df_fail(err, DF_EINPUT,
                        "validation split of %lld items must leave training data, "
                        "but the training set has only %lld",
-                       (long long)n_tail, (long long)all->n);
+                       (long long)n_out, (long long)all->n);
+    if (start < 0 || start > all->n - n_out)
+        return df_fail(err, DF_EINPUT,
+                       "validation split of items %lld..%lld lies outside the training "
+                       "set's %lld items",
+                       (long long)start, (long long)start + n_out - 1, (long long)all->n);
     size_t img = df_dataset_image_size(all);
-    int64_t n_keep = all->n - n_tail;
-    *tail = *all;
-    tail->n = n_tail;
-    /* The class count is a property of the task, not of the subset: a tail
+    int64_t n_keep = all->n - n_out, n_after = all->n - start - n_out;
+    *out = *all;
+    out->n = n_out;
+    /* The class count is a property of the task, not of the subset: a split
      * that happens to lack the last class must still mean the same outputs. */
-    tail->pixels = df_calloc((size_t)n_tail, img, err);
-    tail->labels = tail->pixels ? df_calloc((size_t)n_tail, sizeof *tail->labels, err)
-                                : NULL;
-    if (!tail->labels) {
-        df_dataset_free(tail);
+    out->pixels = df_calloc((size_t)n_out, img, err);
+    out->labels = out->pixels ? df_calloc((size_t)n_out, sizeof *out->labels, err) : NULL;
+    if (!out->labels) {
+        df_dataset_free(out);
         return DF_ENOMEM;
     }
-    memcpy(tail->pixels, all->pixels + (size_t)n_keep * img, (size_t)n_tail * img);
-    memcpy(tail->labels, all->labels + n_keep, (size_t)n_tail * sizeof *tail->labels);
+    memcpy(out->pixels, all->pixels + (size_t)start * img, (size_t)n_out * img);
+    memcpy(out->labels, all->labels + start, (size_t)n_out * sizeof *out->labels);
+    memmove(all->pixels + (size_t)start * img, all->pixels + (size_t)(start + n_out) * img,
+            (size_t)n_after * img);
+    memmove(all->labels + start, all->labels + start + n_out,
+            (size_t)n_after * sizeof *all->labels);
     all->n = n_keep;
-    /* Give back the tail's memory; keeping the larger block is harmless if
+    /* Give back the split's memory; keeping the larger block is harmless if
      * the allocator declines. */
     uint8_t *px = realloc(all->pixels, (size_t)n_keep * img);
     if (px)
@@ -476,6 +484,12 @@ int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
     if (lb)
         all->labels = lb;
     return DF_OK;
+}
+
+int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
+                          df_error *err)
+{
+    return df_dataset_split_range(all, tail, n_tail >= 0 ? all->n - n_tail : 0, n_tail, err);
 }
 
 void df_dataset_gather(const df_dataset *ds, const int64_t *idx, int count,

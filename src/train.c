@@ -31,8 +31,20 @@ int df_train_data_load(df_train_data *td, const df_config *cfg, df_error *err)
             df_train_data_free(td);
             return rc;
         }
+        int64_t start = cfg->data.holdout_start;
+        if (start < 0) {
+            start = td->train.n - cfg->data.holdout;
+        } else if (start > td->train.n - cfg->data.holdout) {
+            rc = df_fail(err, DF_EINPUT,
+                         "%s: key 'data.holdout_start': items %lld..%lld held out but the "
+                         "training set has only %lld",
+                         cfg->path, (long long)start,
+                         (long long)(start + cfg->data.holdout - 1), (long long)td->train.n);
+            df_train_data_free(td);
+            return rc;
+        }
         df_dataset holdout;
-        rc = df_dataset_split_tail(&td->train, &holdout, cfg->data.holdout, err);
+        rc = df_dataset_split_range(&td->train, &holdout, start, cfg->data.holdout, err);
         if (rc) {
             df_train_data_free(td);
             return rc;

@@ -130,6 +130,11 @@ valid_body | sed "s|^train_images = .*|train_images = $tmp/nowhere/train.gz|" >"
 rejected "missing data file" "$conf:2:" "data.train_images" "$tmp/nowhere/train.gz" \
     -- train "$conf"
 
+conf=$tmp/holdout-start-alone.conf
+valid_body | sed '1a holdout_start = 100' >"$conf"
+rejected "holdout_start without holdout" "$conf:2:" "data.holdout_start" "data.holdout is 0" \
+    -- train "$conf"
+
 conf=$tmp/good.conf
 write_conf "$conf"
 rejected "bad --set value" "--set solver.batch=abc" "solver.batch" \

@@ -97,6 +97,23 @@ expect_rejected "image/label count mismatch" "$tmp/too-few-labels.gz" \
 expect_rejected "missing file" "$tmp/no-such-images.gz" \
     "$tmp/no-such-images.gz" "$train_labels"
 
+# A held-out range that runs past the training set's 5,000 sample images.
+status=0
+"$DF_BIN" train "$conf" \
+    --set data.train_images="$train_images" --set data.train_labels="$train_labels" \
+    --set data.test_images="$test_images" --set data.test_labels="$test_labels" \
+    --set data.holdout=1000 --set data.holdout_start=4500 \
+    --set solver.iterations=1 --set run.dir="$tmp/run" >"$tmp/stdout" 2>"$tmp/stderr" || status=$?
+if [[ $status -eq 2 && $(wc -l <"$tmp/stderr") -eq 1 ]] &&
+   grep -qF "key 'data.holdout_start': items 4500..5499 held out but the training set has only 5000" \
+       "$tmp/stderr"; then
+    echo "ok   held-out range past the end: $(cat "$tmp/stderr")"
+else
+    echo "FAIL held-out range past the end: exit status $status" >&2
+    sed 's/^/     stderr: /' "$tmp/stderr" >&2
+    failures=$((failures + 1))
+fi
+
 # A run directory that is a file: refused before the first step (status 1,
 # a file-system failure), not when the first metrics line is written.
 : >"$tmp/run-is-a-file"

@@ -491,6 +491,41 @@ static void split_tail_moves_the_last_items_and_keeps_the_classes(void **state)
     df_dataset_free(&all);
 }
 
+static void split_range_moves_a_middle_block_and_keeps_the_rest_in_order(void **state)
+{
+    (void)state;
+    const char *im = write_bytes("sr-im", idx_images(10, 3, 2, 10), 0);
+    const char *lb = write_bytes("sr-lb", idx_labels(10, 10), 0);
+    df_dataset all, mid;
+    df_error err;
+    assert_int_equal(df_dataset_load_idx(&all, im, lb, 10, &err), DF_OK);
+    assert_int_equal(df_dataset_split_range(&all, &mid, 2, 4, &err), DF_OK);
+    assert_int_equal(mid.n, 4);
+    assert_int_equal(all.n, 6);
+    assert_int_equal(mid.n_classes, 10);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(mid.labels[i], (int32_t)(2 + i));
+        for (uint32_t k = 0; k < 6; k++)
+            assert_int_equal(mid.pixels[i * 6 + k], pixel_of(2 + i, k));
+    }
+    /* items 0, 1, 6, 7, 8, 9 remain, in that order */
+    const uint32_t kept[6] = { 0, 1, 6, 7, 8, 9 };
+    for (uint32_t i = 0; i < 6; i++) {
+        assert_int_equal(all.labels[i], (int32_t)kept[i]);
+        for (uint32_t k = 0; k < 6; k++)
+            assert_int_equal(all.pixels[i * 6 + k], pixel_of(kept[i], k));
+    }
+    df_dataset_free(&mid);
+    /* a range past the end, a negative start, a split that takes everything */
+    assert_int_equal(df_dataset_split_range(&all, &mid, 3, 4, &err), DF_EINPUT);
+    assert_non_null(strstr(err.msg, "outside"));
+    assert_int_equal(df_dataset_split_range(&all, &mid, -1, 2, &err), DF_EINPUT);
+    assert_int_equal(df_dataset_split_range(&all, &mid, 0, 6, &err), DF_EINPUT);
+    assert_true(is_empty(&mid));
+    assert_int_equal(all.n, 6);
+    df_dataset_free(&all);
+}
+
 static void gather_scales_pixels_and_copies_labels(void **state)
 {
     (void)state;
@@ -633,6 +668,7 @@ int main(void)
         cmocka_unit_test(missing_file_names_the_path),
         cmocka_unit_test(load_without_error_struct_still_reports_code),
         cmocka_unit_test(split_tail_moves_the_last_items_and_keeps_the_classes),
+        cmocka_unit_test(split_range_moves_a_middle_block_and_keeps_the_rest_in_order),
         cmocka_unit_test(gather_scales_pixels_and_copies_labels),
         cmocka_unit_test(one_epoch_of_indices_is_a_permutation),
         cmocka_unit_test(order_differs_between_epochs_and_seeds),

@@ -78,7 +78,8 @@ typedef struct df_config {
         char train_images[DF_PATH_MAX], train_labels[DF_PATH_MAX];
         char test_images[DF_PATH_MAX], test_labels[DF_PATH_MAX];
         float scale;            /* pixel multiplier, default 1/256 (Caffe LeNet) */
-        int64_t holdout;        /* last N training items held out (default 0) */
+        int64_t holdout;        /* N training items held out (default 0) */
+        int64_t holdout_start;  /* the first of them; -1 (default): the last N */
         int eval_holdout;       /* 1: periodic evaluation on the holdout set
                                    instead of the test set (for tuning) */
     } data;

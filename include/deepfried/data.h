@@ -32,8 +32,12 @@ int df_dataset_load_idx(df_dataset *ds, const char *images_path,
                         df_error *err);
 void df_dataset_free(df_dataset *ds);
 
-/* Split off the LAST n_tail items of *all into *tail (copies); *all keeps
- * the first n - n_tail. For a held-out validation set. */
+/* Split off items [start, start + n_out) of *all into *out (copies); *all
+ * keeps the others, in their order. For a held-out validation set. */
+int df_dataset_split_range(df_dataset *all, df_dataset *out, int64_t start,
+                           int64_t n_out, df_error *err);
+
+/* The same for the LAST n_tail items. */
 int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
                           df_error *err);
 
