@@ -379,13 +379,21 @@ static void print_banner(const train_state *st)
     if (threads > cpus)
         fprintf(st->log, "note: run.threads = %d is more than the %d CPU%s this rank may "
                 "run on; the threads will share them\n", threads, cpus, cpus > 1 ? "s" : "");
+    /* Which training items are held out, so that folds can be told apart. */
+    char held[96] = "";
+    if (cfg->data.holdout > 0) {
+        long long first = cfg->data.holdout_start >= 0 ? (long long)cfg->data.holdout_start
+                                                       : (long long)st->data.train.n;
+        snprintf(held, sizeof held, "; training items %lld..%lld held out", first,
+                 first + (long long)cfg->data.holdout - 1);
+    }
     fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
             "(%d per rank, %d thread%s each), %zu trainable parameters, "
-            "%lld training images, evaluating on %s (%lld images)\n",
+            "%lld training images, evaluating on %s (%lld images%s)\n",
             cfg->run.name, (long long)cfg->solver.iterations, cfg->solver.batch, dist->size,
             dist->size > 1 ? "s" : "", st->local_batch, threads, threads > 1 ? "s" : "",
             st->net.n_params, (long long)st->data.train.n, st->data.eval_name,
-            (long long)st->data.eval.n);
+            (long long)st->data.eval.n, held);
     fflush(st->log);
 }
 
