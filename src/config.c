@@ -96,7 +96,8 @@ static const key_def global_keys[] = {
     { SEC_DATA, "test_labels", V_PATH, CFG(data.test_labels), NOINT, NOFLT, NULL, 0 },
     { SEC_DATA, "scale", V_FLOAT, CFG(data.scale), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0 },
     { SEC_DATA, "holdout", V_INT64, CFG(data.holdout), 0, BIG_COUNT, NOFLT, NULL, 0 },
-    { SEC_DATA, "holdout_start", V_INT64, CFG(data.holdout_start), 0, BIG_COUNT, NOFLT, NULL, 0 },
+    /* -1: the last data.holdout items (the default, written back as such) */
+    { SEC_DATA, "holdout_start", V_INT64, CFG(data.holdout_start), -1, BIG_COUNT, NOFLT, NULL, 0 },
     { SEC_DATA, "eval_on", V_ENUM, CFG(data.eval_holdout), NOINT, NOFLT, eval_on_names, 0 },
 
     { SEC_SOLVER, "batch", V_INT, CFG(solver.batch), 1, 1 << 20, NOFLT, NULL, 0 },

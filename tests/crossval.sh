@@ -31,6 +31,14 @@ cv "${args[@]}" >"$TMP/out2" 2>&1 || fail "second call exited $?"
 [ "$before" = "$(cat "$TMP"/cv/t/fold-*/train.log | md5sum)" ] || fail "second call trained again"
 cmp -s "$TMP/out1" "$TMP/out2" || fail "second call printed something else"
 
+# a fold that lost its done mark resumes from its checkpoint (whose stored
+# config holds the fold's holdout_start) and scores the same
+rm "$TMP/cv/t/fold-2/done"
+cv "${args[@]}" >"$TMP/out4" 2>&1 || fail "third call exited $?: $(tail -n 3 "$TMP/out4")"
+grep -q "resuming from .*fold-2/ckpt-00000020.h5" "$TMP/cv/t/fold-2/train.log" ||
+    fail "fold 2 did not resume from its checkpoint"
+cmp -s "$TMP/out1" "$TMP/out4" || fail "the resumed fold changed the summary: $(cat "$TMP/out4")"
+
 cv u "$TMP/none.conf" >"$TMP/out3" 2>&1
 status=$?
 [ "$status" -eq 2 ] && grep -q "none.conf: no such config file" "$TMP/out3" ||

@@ -245,6 +245,7 @@ static void unset_keys_take_documented_defaults(void **state)
     assert_int_equal(cfg.run.threads, 0);
     assert_true(cfg.data.scale == 1.0f / 256);
     assert_int_equal(cfg.data.holdout, 0);
+    assert_int_equal(cfg.data.holdout_start, -1);
     assert_int_equal(cfg.data.eval_holdout, 0);
     assert_int_equal(cfg.solver.batch, 64);
     assert_int_equal(cfg.solver.iterations, 10000);
@@ -430,7 +431,8 @@ static void unusual_values_round_trip_exactly(void **state)
     (void)state;
     static const char *const sets[] = {
         "run.seed=18446744073709551615", "run.threads=7", "run.dir=/tmp/a b/c",
-        "data.scale=0.1", "data.holdout=123", "data.eval_on=holdout",
+        "data.scale=0.1", "data.holdout=123", "data.holdout_start=40000",
+        "data.eval_on=holdout",
         "solver.base_lr=0.123456789012345", "solver.momentum=0.95",
         "solver.weight_decay=1e-7", "solver.lr_policy=cosine", "solver.min_lr=1e-6",
         "solver.warmup=50", "solver.iterations=1099511627776",
@@ -452,7 +454,8 @@ static void to_text_writes_every_key_with_defaults(void **state)
     (void)state;
     static const char *const keys[] = {
         "[run]", "name = ", "dir = ", "seed = 1\n", "threads = 0\n",
-        "[data]", "scale = 0.00390625\n", "holdout = 0\n", "eval_on = test\n",
+        "[data]", "scale = 0.00390625\n", "holdout = 0\n", "holdout_start = -1\n",
+        "eval_on = test\n",
         "[solver]", "batch = 64\n", "iterations = 10000\n", "display = 100\n",
         "test_interval = 500\n", "base_lr = 0.01\n", "momentum = 0.9\n",
         "weight_decay = 0.0005\n", "lr_policy = inv\n", "gamma = 0.0001\n",
@@ -573,6 +576,8 @@ static const bad_case bad_cases[] = {
       "'run.seed'", "non-negative" },
     { "negative_holdout_is_rejected", "[data]\nholdout = -1\n", 2,
       "'data.holdout'", "between 0 and" },
+    { "holdout_start_below_minus_one_is_rejected",
+      "[data]\nholdout = 10\nholdout_start = -2\n", 3, "'data.holdout_start'", "between -1 and" },
     { "zero_keep_is_out_of_range", "[checkpoint]\nkeep = 0\n" DATA NET, 2,
       "'checkpoint.keep'", "between 1 and" },
     { "zero_bucket_is_out_of_range", "[comm]\nbucket_kb = 0\n" DATA NET, 2,
