@@ -23,6 +23,8 @@
 
 #include <hdf5.h>
 
+#include "make_dirs.h"
+
 /* Chunks of at most 1 MiB: big enough that per-chunk overhead (a B-tree
  * entry, a 4-byte checksum) is negligible, small enough that a read
  * never needs a huge filter buffer. */
@@ -109,32 +111,6 @@ static void h5_quiet(void)
 }
 
 /* ---- the file system: directories, fsync, atomic small files ---- */
-
-/* mkdir -p */
-static int make_dirs(const char *dir, df_error *err)
-{
-    char buf[DF_PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return df_fail(err, DF_EINPUT, "%s: checkpoint directory path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return fail_sys(err, buf, "cannot create the checkpoint directory");
-        if (stat(buf, &st) != 0)
-            return fail_sys(err, buf, "cannot create the checkpoint directory");
-        if (!S_ISDIR(st.st_mode)) {
-            errno = ENOTDIR;
-            return fail_sys(err, buf, "cannot create the checkpoint directory");
-        }
-        *p = c;
-        if (c == '\0')
-            return DF_OK;
-    }
-}
 
 /* fsync a directory, making the renames in it durable. Some file systems
  * refuse fsync on a directory (EINVAL): there rename is as durable as it
@@ -784,7 +760,7 @@ int df_checkpoint_save(const char *dir, const df_net *net, const float *momentum
         return df_fail(err, DF_EINPUT, "%s: checkpoint directory path too long", dir);
     snprintf(fin, sizeof fin, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", fin);
-    int rc = make_dirs(dir, err);
+    int rc = df_make_dirs(dir, "checkpoint directory", err);
     if (rc)
         return rc;
     int renamed = 0;

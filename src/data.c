@@ -486,12 +486,6 @@ int df_dataset_split_range(df_dataset *all, df_dataset *out, int64_t start,
     return DF_OK;
 }
 
-int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
-                          df_error *err)
-{
-    return df_dataset_split_range(all, tail, n_tail >= 0 ? all->n - n_tail : 0, n_tail, err);
-}
-
 void df_dataset_gather(const df_dataset *ds, const int64_t *idx, int count,
                        float scale, float *x, int32_t *y)
 {

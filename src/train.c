@@ -8,10 +8,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
+#include "make_dirs.h"
 #include "train_state.h"
 
 /* ---- data ---- */
@@ -43,6 +43,7 @@ int df_train_data_load(df_train_data *td, const df_config *cfg, df_error *err)
             df_train_data_free(td);
             return rc;
         }
+        td->holdout_first = start;
         df_dataset holdout;
         rc = df_dataset_split_range(&td->train, &holdout, start, cfg->data.holdout, err);
         if (rc) {
@@ -147,34 +148,6 @@ static void format_duration(char *buf, size_t n, double s)
         snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
     else
         snprintf(buf, n, "%lds", t);
-}
-
-static int mkdir_p(const char *path, df_error *err)
-{
-    char buf[DF_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            struct stat st;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
-                               strerror(errno));
-            /* An existing file in the way would otherwise surface only
-             * at the first metrics line, after minutes of training. */
-            if (stat(buf, &st) != 0)
-                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
-                               strerror(errno));
-            if (!S_ISDIR(st.st_mode))
-                return df_fail(err, DF_ESYS, "%s: cannot create directory: %s", buf,
-                               strerror(ENOTDIR));
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    return DF_OK;
 }
 
 int df_write_raw_floats(const char *path, const float *v, size_t n, df_error *err)
@@ -318,7 +291,7 @@ static int setup(train_state *st, df_error *err)
     rc = DF_OK;
     snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
     if (dist->rank == 0)
-        rc = mkdir_p(cfg->run.dir, err);
+        rc = df_make_dirs(cfg->run.dir, "run directory", err);
     return df_train_agree(dist, rc, err);
 }
 
@@ -381,12 +354,10 @@ static void print_banner(const train_state *st)
                 "run on; the threads will share them\n", threads, cpus, cpus > 1 ? "s" : "");
     /* Which training items are held out, so that folds can be told apart. */
     char held[96] = "";
-    if (cfg->data.holdout > 0) {
-        long long first = cfg->data.holdout_start >= 0 ? (long long)cfg->data.holdout_start
-                                                       : (long long)st->data.train.n;
-        snprintf(held, sizeof held, "; training items %lld..%lld held out", first,
-                 first + (long long)cfg->data.holdout - 1);
-    }
+    if (cfg->data.holdout > 0)
+        snprintf(held, sizeof held, "; training items %lld..%lld held out",
+                 (long long)st->data.holdout_first,
+                 (long long)(st->data.holdout_first + cfg->data.holdout - 1));
     fprintf(st->log, "training %s: %lld steps, global batch %d on %d rank%s "
             "(%d per rank, %d thread%s each), %zu trainable parameters, "
             "%lld training images, evaluating on %s (%lld images%s)\n",

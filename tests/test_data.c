@@ -463,67 +463,60 @@ static void load_without_error_struct_still_reports_code(void **state)
 
 /* ---- split and gather ---- */
 
-static void split_tail_moves_the_last_items_and_keeps_the_classes(void **state)
+/* Ten 3x2 images (item i has pixels pixel_of(i, k), label i), items
+ * [start, start + n_out) split off: the split holds them in order, the
+ * rest keep theirs, and the class count stays the task's. */
+static void check_split(const char *tag, int64_t start, int64_t n_out)
 {
-    (void)state;
-    const char *im = write_bytes("st-im", idx_images(10, 3, 2, 10), 0);
-    const char *lb = write_bytes("st-lb", idx_labels(10, 10), 0);
-    df_dataset all, tail;
+    char im_name[32], lb_name[32];
+    snprintf(im_name, sizeof im_name, "%s-im", tag);
+    snprintf(lb_name, sizeof lb_name, "%s-lb", tag);
+    const char *im = write_bytes(im_name, idx_images(10, 3, 2, 10), 0);
+    const char *lb = write_bytes(lb_name, idx_labels(10, 10), 0);
+    df_dataset all, out;
     df_error err;
     assert_int_equal(df_dataset_load_idx(&all, im, lb, 10, &err), DF_OK);
-    assert_int_equal(df_dataset_split_tail(&all, &tail, 3, &err), DF_OK);
-    assert_int_equal(all.n, 7);
-    assert_int_equal(tail.n, 3);
-    assert_int_equal(tail.rows, 3);
-    assert_int_equal(tail.cols, 2);
-    assert_int_equal(tail.n_classes, 10);
-    for (uint32_t i = 0; i < 3; i++) {
-        assert_int_equal(tail.labels[i], (int32_t)(7 + i));
+    assert_int_equal(df_dataset_split_range(&all, &out, start, n_out, &err), DF_OK);
+    assert_int_equal(out.n, n_out);
+    assert_int_equal(all.n, 10 - n_out);
+    assert_int_equal(out.rows, 3);
+    assert_int_equal(out.cols, 2);
+    assert_int_equal(out.n_classes, 10);
+    for (uint32_t i = 0; i < (uint32_t)n_out; i++) {
+        assert_int_equal(out.labels[i], (int32_t)(start + i));
         for (uint32_t k = 0; k < 6; k++)
-            assert_int_equal(tail.pixels[i * 6 + k], pixel_of(7 + i, k));
+            assert_int_equal(out.pixels[i * 6 + k], pixel_of((uint32_t)start + i, k));
     }
-    for (uint32_t i = 0; i < 7; i++)
-        assert_int_equal(all.pixels[i * 6 + 5], pixel_of(i, 5));
-    df_dataset_free(&tail);
-    assert_int_equal(df_dataset_split_tail(&all, &tail, 7, &err), DF_EINPUT);
-    assert_int_equal(df_dataset_split_tail(&all, &tail, -1, &err), DF_EINPUT);
-    assert_true(is_empty(&tail));
+    for (uint32_t i = 0; i < (uint32_t)all.n; i++) {
+        uint32_t item = i < start ? i : i + (uint32_t)n_out;
+        assert_int_equal(all.labels[i], (int32_t)item);
+        for (uint32_t k = 0; k < 6; k++)
+            assert_int_equal(all.pixels[i * 6 + k], pixel_of(item, k));
+    }
+    df_dataset_free(&out);
+    /* a range past the end, a negative start or count, one that takes
+     * everything: refused, nothing moved */
+    assert_int_equal(df_dataset_split_range(&all, &out, all.n - 1, 2, &err), DF_EINPUT);
+    assert_non_null(strstr(err.msg, "outside"));
+    assert_int_equal(df_dataset_split_range(&all, &out, -1, 2, &err), DF_EINPUT);
+    assert_int_equal(df_dataset_split_range(&all, &out, 0, -1, &err), DF_EINPUT);
+    assert_int_equal(df_dataset_split_range(&all, &out, 0, all.n, &err), DF_EINPUT);
+    assert_true(is_empty(&out));
+    assert_int_equal(all.n, 10 - n_out);
     df_dataset_free(&all);
+}
+
+static void split_range_moves_the_last_items_and_keeps_the_classes(void **state)
+{
+    (void)state;
+    check_split("st", 7, 3);
 }
 
 static void split_range_moves_a_middle_block_and_keeps_the_rest_in_order(void **state)
 {
     (void)state;
-    const char *im = write_bytes("sr-im", idx_images(10, 3, 2, 10), 0);
-    const char *lb = write_bytes("sr-lb", idx_labels(10, 10), 0);
-    df_dataset all, mid;
-    df_error err;
-    assert_int_equal(df_dataset_load_idx(&all, im, lb, 10, &err), DF_OK);
-    assert_int_equal(df_dataset_split_range(&all, &mid, 2, 4, &err), DF_OK);
-    assert_int_equal(mid.n, 4);
-    assert_int_equal(all.n, 6);
-    assert_int_equal(mid.n_classes, 10);
-    for (uint32_t i = 0; i < 4; i++) {
-        assert_int_equal(mid.labels[i], (int32_t)(2 + i));
-        for (uint32_t k = 0; k < 6; k++)
-            assert_int_equal(mid.pixels[i * 6 + k], pixel_of(2 + i, k));
-    }
-    /* items 0, 1, 6, 7, 8, 9 remain, in that order */
-    const uint32_t kept[6] = { 0, 1, 6, 7, 8, 9 };
-    for (uint32_t i = 0; i < 6; i++) {
-        assert_int_equal(all.labels[i], (int32_t)kept[i]);
-        for (uint32_t k = 0; k < 6; k++)
-            assert_int_equal(all.pixels[i * 6 + k], pixel_of(kept[i], k));
-    }
-    df_dataset_free(&mid);
-    /* a range past the end, a negative start, a split that takes everything */
-    assert_int_equal(df_dataset_split_range(&all, &mid, 3, 4, &err), DF_EINPUT);
-    assert_non_null(strstr(err.msg, "outside"));
-    assert_int_equal(df_dataset_split_range(&all, &mid, -1, 2, &err), DF_EINPUT);
-    assert_int_equal(df_dataset_split_range(&all, &mid, 0, 6, &err), DF_EINPUT);
-    assert_true(is_empty(&mid));
-    assert_int_equal(all.n, 6);
-    df_dataset_free(&all);
+    check_split("sr", 2, 4);
+    check_split("sh", 0, 3);
 }
 
 static void gather_scales_pixels_and_copies_labels(void **state)
@@ -667,7 +660,7 @@ int main(void)
         cmocka_unit_test(oversized_headers_fail_before_allocating),
         cmocka_unit_test(missing_file_names_the_path),
         cmocka_unit_test(load_without_error_struct_still_reports_code),
-        cmocka_unit_test(split_tail_moves_the_last_items_and_keeps_the_classes),
+        cmocka_unit_test(split_range_moves_the_last_items_and_keeps_the_classes),
         cmocka_unit_test(split_range_moves_a_middle_block_and_keeps_the_rest_in_order),
         cmocka_unit_test(gather_scales_pixels_and_copies_labels),
         cmocka_unit_test(one_epoch_of_indices_is_a_permutation),

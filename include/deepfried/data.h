@@ -37,10 +37,6 @@ void df_dataset_free(df_dataset *ds);
 int df_dataset_split_range(df_dataset *all, df_dataset *out, int64_t start,
                            int64_t n_out, df_error *err);
 
-/* The same for the LAST n_tail items. */
-int df_dataset_split_tail(df_dataset *all, df_dataset *tail, int64_t n_tail,
-                          df_error *err);
-
 /* Pixels per image (channels * rows * cols). */
 size_t df_dataset_image_size(const df_dataset *ds);
 

@@ -63,6 +63,7 @@ int df_write_raw_floats(const char *path, const float *v, size_t n, df_error *er
 typedef struct df_train_data {
     df_dataset train, eval;
     const char *eval_name;
+    int64_t holdout_first;      /* first held-out training item (holdout > 0) */
 } df_train_data;
 
 int df_train_data_load(df_train_data *td, const df_config *cfg, df_error *err);
