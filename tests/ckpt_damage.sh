@@ -72,22 +72,19 @@ bounded 20 "$DF_BIN" inspect "$dmg" >/dev/null 2>"$TMP/damaged.err"; status=$?
     fail "format 1: exit $status: $(cat "$TMP/damaged.err")"
 
 # flip one byte in the middle of the file's longest run of non-zero bytes:
-# the parameter data
+# the parameter data (od and awk find it: nothing beyond coreutils and mawk)
 flip_byte() {
-    python3 - "$1" <<'PY'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, 'rb').read())
-best, start = (0, 0), None
-for i, c in enumerate(b):
-    if c:
-        if start is None: start = i
-    elif start is not None:
-        if i - start > best[1] - best[0]: best = (start, i)
-        start = None
-b[(best[0] + best[1]) // 2] ^= 0x10
-open(p, 'wb').write(b)
-PY
+    local at
+    at=$(od -An -v -tu1 -w1 "$1" | awk '
+        $1 != 0 { if (start < 0) start = NR - 1; next }
+        start >= 0 { if (NR - 1 - start > best_len) { best_len = NR - 1 - start; best = start }
+                     start = -1 }
+        BEGIN { start = -1; best_len = 0 }
+        END { if (start >= 0 && NR - start > best_len) { best_len = NR - start; best = start }
+              if (best_len == 0) exit 1
+              print best + int(best_len / 2) }') || { fail "flip_byte: no non-zero run in $1"; return 1; }
+    printf "\\$(printf %o $(( $(od -An -tu1 -j "$at" -N1 "$1" | tr -d ' ') ^ 0x10 )))" |
+        dd of="$1" bs=1 seek="$at" conv=notrunc status=none
 }
 
 # copy the base run, damage its newest checkpoint, resume auto to 60 steps
