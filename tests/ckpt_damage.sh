@@ -166,9 +166,15 @@ else
     echo "(chattr +i not supported here: read-only directory case skipped)"
 fi
 
-# P = 2 checkpoint resumes on P = 1 and P = 4 (same global batch)
+# P = 2 checkpoint resumes on P = 1 and P = 4 (same global batch), 30 steps
+# after the resume within 1e-6 of the straight P = 2 run. On the kink-free
+# tests/conf/smooth-fastfood-dropout.conf: with ReLU or max pooling, float
+# summation order flips a kink at a step that depends on the BLAS kernel
+# (mpi_equivalence.sh says why; measured here: at most 3e-8 after 70 steps
+# on every kernel, docs/testing.md).
+smooth=$DF_SRCDIR/tests/conf/smooth-fastfood-dropout.conf
 mp() { local np=$1; shift; bounded 120 "$MPIRUN" -np "$np" --oversubscribe --bind-to none \
-        "$DF_BIN" train "$conf" "${opts[@]}" "$@"; }
+        "$DF_BIN" train "$smooth" "${opts[@]}" "$@"; }
 mp 2 --set solver.iterations=30 --set "run.dir=$TMP/p2" >/dev/null 2>&1 || fail "P=2 run exited $?"
 mp 2 --set solver.iterations=60 --set "run.dir=$TMP/p2straight" --dump-params "$TMP/p2straight.f32" \
     >/dev/null 2>&1 || fail "P=2 straight exited $?"
@@ -178,7 +184,7 @@ for np in 1 4; do
         --dump-params "$TMP/p2to$np.f32" >"$TMP/p2to$np.out" 2>&1 || fail "P=2 -> P=$np exited $?"
     grep -q "resuming from .* at step 30 (written by 2 ranks)" "$TMP/p2to$np.out" ||
         fail "P=2 -> P=$np: did not resume at step 30"
-    "$DF_COMPARE" "$TMP/p2straight.f32" "$TMP/p2to$np.f32" 1e-5 ||
+    "$DF_COMPARE" "$TMP/p2straight.f32" "$TMP/p2to$np.f32" 1e-6 ||
         fail "P=2 -> P=$np differs from the straight P=2 run"
 done
 finish

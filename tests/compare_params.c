@@ -1,7 +1,8 @@
 /* compare_params A B TOL: compares two raw float32 parameter dumps
  * (deepfried train --dump-params). Prints the norm-wise relative difference
  * ||a - b|| / ||a|| and exits 0 when it is <= TOL, 1 when larger, 2 when the
- * files cannot be compared. With --differ, exits 0 only when they differ. */
+ * files cannot be compared. With --differ, exits 0 only when they differ by
+ * more than TOL (0: differ at all). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,6 @@ int main(int argc, char **argv)
     free(a);
     free(b);
     if (differ)
-        return rel > 0 ? 0 : 1;
+        return rel > tol ? 0 : 1;
     return rel <= tol ? 0 : 1;
 }

@@ -1,65 +1,81 @@
 #!/usr/bin/env bash
-# The data-parallel contract: after 30 steps (dropout on) P = 2 and P = 4
-# ranks end with the parameters of P = 1, up to float summation order, for
-# the reference LeNet and a Fastfood LeNet; every replica holds the same
-# bits; bf16 gradients stay within a stated tolerance of fp32.
+# The data-parallel contract: P = 2 and P = 4 ranks end with the parameters
+# of P = 1, up to float summation order, for a dense and a Fastfood LeNet
+# with dropout; every replica holds the same bits; bf16 gradients stay
+# within a stated tolerance of fp32.
+#
+# Why these configs, horizons and tolerances (docs/testing.md has the
+# measurements, bench/kink-horizons.sh makes them): P ranks sum each
+# gradient in another order than one rank, so the runs differ by float
+# rounding from step 1. Where a net has ReLU or max pooling, that rounding
+# can flip one kink on one side and not the other, and from that step the
+# runs part by orders of magnitude, at a step that depends on the BLAS
+# kernel (OPENBLAS_CORETYPE), the seed and the data: on the shipped
+# Fastfood config as early as between steps 5 and 10. So
+#  - the long checks (100 steps, across an epoch boundary of the 5,000-item
+#    sample) run the kink-free LeNet shapes of tests/conf/smooth-*.conf,
+#    whose difference stays at rounding level (at most 8e-8 at step 100 on
+#    every kernel measured) and which a broken contract (another item
+#    order, a rank-keyed dropout mask, a lost bucket) moves much further:
+#    the tolerance 1e-6 sits between the two; bf16's rounding of the
+#    gradients, checked last, lands far outside it, so the check can fail;
+#  - the shipped configs, with their ReLU and max pooling, are checked over
+#    the 3 steps measured to be free of flips on every kernel.
 source "$(dirname "$0")/lib.sh"
 : "${DF_COMPARE:?DF_COMPARE must name tests/compare_params}"
 
-# Relative tolerance for P ranks vs 1 (the contract: 1e-5; measured ~3e-8),
-# and for bf16 vs fp32 communication: bf16 keeps 8 bits of mantissa, so each
-# step's gradient is off by up to 2^-9 relative; the 30-step drift measured
-# here was 7e-4 (norm-wise), so 5e-3 leaves room for other seeds.
-P_TOL=1e-5
+P_TOL=1e-6         # smooth configs, 100 steps (measured <= 8e-8)
+SHORT_TOL=1e-7     # shipped configs, 3 steps (measured <= 1e-8)
+SHORT_STEPS=3
+# bf16 keeps 8 bits of mantissa, so each step's gradient is off by up to
+# 2^-9 relative; the drift measured over 100 steps is below 1e-3 (norm-wise).
 BF16_TOL=5e-3
 
-# The Fastfood model runs at the Xavier-like init scale sigma = 1/sqrt(800).
-# At the tuned sigma = 0.1 of conf/, P = 2 and P = 1 agree to 3e-9 after 5
-# steps, but between steps 5 and 15 one ReLU or max-pool kink flips and the
-# difference jumps to 1e-4 (measured; P = 4 stayed at 1e-8): chaotic
-# amplification of float summation order, not a broken contract. The
-# tuned config is checked over those first 5 steps below.
-FF_SIGMA=(--set ff.sigma=0.0353553)
-
-train() {  # name ranks conf [options]
-    local name=$1 np=$2 conf=$3
-    shift 3
+train() {  # name ranks conf steps [options]
+    local name=$1 np=$2 conf=$3 steps=$4
+    shift 4
     bounded 120 "$MPIRUN" -np "$np" --oversubscribe --bind-to none "$DF_BIN" train \
-        "$DF_SRCDIR/conf/$conf.conf" "${SAMPLE_DATA[@]}" --set solver.iterations="${STEPS:-30}" \
+        "$conf" "${SAMPLE_DATA[@]}" --set solver.iterations="$steps" \
         --set solver.display=10 --set solver.test_interval=0 --set run.threads=1 \
         --set "run.dir=$TMP/$name" --dump-params "$TMP/$name.f32" "$@" >"$TMP/$name.out" 2>&1 ||
         fail "$name: exited $?: $(tail -n 3 "$TMP/$name.out")"
 }
 
-for conf in mnist-lenet-reference mnist-adaptive-fastfood-1024-dropout; do
-    extra=()
-    [ "$conf" = mnist-lenet-reference ] || extra=("${FF_SIGMA[@]}")
-    train "$conf-p1" 1 "$conf" "${extra[@]}"
+for model in smooth-lenet smooth-fastfood-dropout; do
+    conf=$DF_SRCDIR/tests/conf/$model.conf
+    train "$model-p1" 1 "$conf" 100
     for np in 2 4; do
-        train "$conf-p$np" "$np" "$conf" "${extra[@]}"
-        grep -q "identical on $np ranks" "$TMP/$conf-p$np.out" ||
-            fail "$conf P=$np: replicas not reported identical"
-        if "$DF_COMPARE" "$TMP/$conf-p1.f32" "$TMP/$conf-p$np.f32" "$P_TOL"; then
-            pass "$conf: P=$np equals P=1"
+        train "$model-p$np" "$np" "$conf" 100
+        grep -q "identical on $np ranks" "$TMP/$model-p$np.out" ||
+            fail "$model P=$np: replicas not reported identical"
+        if "$DF_COMPARE" "$TMP/$model-p1.f32" "$TMP/$model-p$np.f32" "$P_TOL"; then
+            pass "$model: P=$np equals P=1 after 100 steps"
         else
-            fail "$conf: P=$np differs from P=1 by more than $P_TOL"
+            fail "$model: P=$np differs from P=1 by more than $P_TOL"
         fi
     done
 done
 
-# the tuned config as shipped, over the steps before any kink flips
-conf=mnist-adaptive-fastfood-1024-dropout
-STEPS=5 train tuned-p1 1 "$conf"
-STEPS=5 train tuned-p2 2 "$conf"
-"$DF_COMPARE" "$TMP/tuned-p1.f32" "$TMP/tuned-p2.f32" 1e-7 ||
-    fail "tuned $conf: P=2 differs from P=1 after 5 steps"
+# the shipped configs, over the steps measured to be free of kink flips
+for conf in mnist-lenet-reference mnist-adaptive-fastfood-1024-dropout; do
+    train "$conf-p1" 1 "$DF_SRCDIR/conf/$conf.conf" "$SHORT_STEPS"
+    for np in 2 4; do
+        train "$conf-p$np" "$np" "$DF_SRCDIR/conf/$conf.conf" "$SHORT_STEPS"
+        "$DF_COMPARE" "$TMP/$conf-p1.f32" "$TMP/$conf-p$np.f32" "$SHORT_TOL" &&
+            pass "$conf: P=$np equals P=1 after $SHORT_STEPS steps" ||
+            fail "$conf: P=$np differs from P=1 after $SHORT_STEPS steps by more than $SHORT_TOL"
+    done
+done
 
 # bf16 on the wire: close to fp32, but not equal (else it was not applied)
-train bf16-p2 2 "$conf" --set comm.dtype=bf16 "${FF_SIGMA[@]}"
+model=smooth-fastfood-dropout
+train bf16-p2 2 "$DF_SRCDIR/tests/conf/$model.conf" 100 --set comm.dtype=bf16
 grep -q 'allreduce 0.078 MB/step' "$TMP/bf16-p2.out" ||
     fail "bf16 should halve the bytes: $(grep -m1 -o 'allreduce [0-9.]* MB' "$TMP/bf16-p2.out")"
-"$DF_COMPARE" "$TMP/$conf-p1.f32" "$TMP/bf16-p2.f32" "$BF16_TOL" ||
+"$DF_COMPARE" "$TMP/$model-p1.f32" "$TMP/bf16-p2.f32" "$BF16_TOL" ||
     fail "bf16 drifted from fp32 by more than $BF16_TOL"
-"$DF_COMPARE" "$TMP/$conf-p1.f32" "$TMP/bf16-p2.f32" 0 --differ >/dev/null ||
-    fail "bf16 gave exactly the fp32 parameters: was it applied?"
+# and far outside P_TOL: an error of bf16's size (a 2^-9 relative rounding
+# of each gradient) is what the rank-count checks above would catch
+"$DF_COMPARE" "$TMP/$model-p1.f32" "$TMP/bf16-p2.f32" "$P_TOL" --differ >/dev/null ||
+    fail "bf16 is within $P_TOL of fp32: was it applied, and can the rank-count check fail?"
 finish
