@@ -61,7 +61,8 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "  -h, --help      this text; 'deepfried COMMAND --help' for a command's options\n"
-"  -V, --version   version, and the FWHT code path this CPU runs\n"
+"  -V, --version   version, the FWHT code path this CPU runs, and whether\n"
+"                  the build has OpenMP threads\n"
 "\n"
 "Exit status: 0 done; 1 run-time failure (I/O, MPI, diverged training);\n"
 "2 bad input (config, data file, checkpoint, command line), reported in one\n"
@@ -535,6 +536,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
         printf("deepfried %s\nFWHT path: %s\n", PACKAGE_VERSION, df_fwht_path());
+#ifdef _OPENMP
+        printf("threads: OpenMP (run.threads)\n");
+#else
+        printf("threads: none (built without OpenMP: run.threads is always 1)\n");
+#endif
         return DF_EXIT_OK;
     }
     if (!strcmp(cmd, "train"))

@@ -92,10 +92,15 @@ static int process_cpus(void)
 
 int df_train_threads(const df_config *cfg, const df_dist *dist)
 {
+#ifdef _OPENMP
     if (cfg->run.threads > 0)
         return cfg->run.threads;
     int per_rank = process_cpus() / (dist->local_size > 0 ? dist->local_size : 1);
     return per_rank > 0 ? per_rank : 1;
+#else
+    (void)cfg, (void)dist;
+    return 1; /* a build without OpenMP has the one thread (see print_banner) */
+#endif
 }
 
 /* ---- evaluation ---- */
@@ -349,6 +354,11 @@ static void print_banner(const train_state *st)
     const df_config *cfg = st->cfg;
     const df_dist *dist = st->dist;
     int threads = df_train_threads(cfg, dist), cpus = process_cpus();
+#ifndef _OPENMP
+    if (cfg->run.threads > 1)
+        fprintf(st->log, "note: built without OpenMP: run.threads = %d ignored, 1 thread\n",
+                cfg->run.threads);
+#endif
     if (threads > cpus)
         fprintf(st->log, "note: run.threads = %d is more than the %d CPU%s this rank may "
                 "run on; the threads will share them\n", threads, cpus, cpus > 1 ? "s" : "");
