@@ -51,7 +51,7 @@ grep -q 'ip1_svd .*dense .* 50 ' "$TMP/inspect.out" || fail "inspect: ip1_svd sh
 grep -q 'checkpoint of mnist-lenet-reference-ip1-rank50 at step 0 ' "$TMP/inspect.out" ||
     fail "inspect: new run name / step 0 missing"
 # the layers around ip1 are the trained ones, untouched: their tensors
-# are byte-identical (h5dump when there, else skip this check)
+# are byte-identical (h5dump: hdf5-tools, which launch/deps.sh installs)
 if command -v h5dump >/dev/null; then
     for t in conv1/weight conv2/bias ip2/weight ip1/bias; do
         was=$(h5dump -d "/params/$t" "$ckpt" | sed 1,3d)
@@ -59,6 +59,8 @@ if command -v h5dump >/dev/null; then
             fail "tensor $t changed"
     done
     h5dump -d /params/ip1_svd/bias "$out" >/dev/null 2>&1 && fail "ip1_svd has a bias"
+else
+    fail "h5dump not found (apt-get install hdf5-tools): the untouched tensors cannot be checked"
 fi
 
 # ---- eval works on it ----

@@ -51,6 +51,8 @@ chown munge:munge "$BASE/munge"
 chmod 0755 "$BASE/munge"
 
 # ---- 3. slurm.conf ----
+# Addresses, not only names: a machine without an /etc/hosts entry for
+# localhost (a bare debootstrap root) must still reach its daemons.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ctld_port=
 for _ in $(seq 50); do
@@ -69,7 +71,7 @@ conf=$BASE/etc/slurm.conf
 cat >"$conf" <<CONF
 # written by deepfried's tests/slurm/slurm-up.sh
 ClusterName=dftest
-SlurmctldHost=localhost
+SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$((ctld_port + 1))
 SlurmUser=root
