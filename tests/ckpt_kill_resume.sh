@@ -76,11 +76,24 @@ cmp -s "$TMP/straight.f32" "$TMP/killed.f32" &&
     pass "kill -9 and resume: byte-identical to the straight run" ||
     fail "kill -9 and resume: parameters differ from the straight run"
 
+# Wait until the run writing $1 (process $2) has printed step $3: a signal
+# is sent mid-run on any machine, never during start-up (before the handler
+# is installed) nor after the end (fixed sleeps did one or the other on a
+# much faster or slower machine).
+wait_for_step() {
+    local deadline=$((SECONDS + 60))
+    until grep -q "^step $3/" "$1" 2>/dev/null; do
+        kill -0 "$2" 2>/dev/null || { fail "$1: the run ended before step $3"; return 1; }
+        [ "$SECONDS" -lt "$deadline" ] || { fail "$1: no step $3 within 60 s"; return 1; }
+        sleep 0.05
+    done
+}
+
 # SIGTERM: checkpoint, exit 75, resume, identical
 run=$TMP/term
 "$DF_BIN" train "$conf" "${opts[@]}" --set "run.dir=$run" >"$TMP/term.out" 2>&1 &
 pid=$!
-sleep "$(awk -v t="$run_s" 'BEGIN { printf "%.3f", t / 2 }')"
+wait_for_step "$TMP/term.out" "$pid" $((STEPS / 3))
 kill -TERM "$pid"
 wait "$pid"
 status=$?
@@ -100,7 +113,7 @@ run=$TMP/usr1
 "$MPIRUN" -np 2 --oversubscribe --bind-to none "$DF_BIN" train "$conf" "${opts[@]}" \
     --set "run.dir=$run" >"$TMP/usr1.out" 2>&1 &
 pid=$!
-sleep 2.5
+wait_for_step "$TMP/usr1.out" "$pid" $((STEPS / 3))
 kill -USR1 "$pid"
 wait "$pid"
 status=$?
