@@ -170,7 +170,7 @@ fi
 # after the resume within 1e-6 of the straight P = 2 run. On the kink-free
 # tests/conf/smooth-fastfood-dropout.conf: with ReLU or max pooling, float
 # summation order flips a kink at a step that depends on the BLAS kernel
-# (mpi_equivalence.sh says why; measured here: at most 3e-8 after 70 steps
+# (mpi_equivalence.sh says why; measured here: at most 2e-8 at step 60
 # on every kernel, docs/testing.md).
 smooth=$DF_SRCDIR/tests/conf/smooth-fastfood-dropout.conf
 mp() { local np=$1; shift; bounded 120 "$MPIRUN" -np "$np" --oversubscribe --bind-to none \

@@ -14,7 +14,7 @@
 # Fastfood config as early as between steps 5 and 10. So
 #  - the long checks (100 steps, across an epoch boundary of the 5,000-item
 #    sample) run the kink-free LeNet shapes of tests/conf/smooth-*.conf,
-#    whose difference stays at rounding level (at most 8e-8 at step 100 on
+#    whose difference stays at rounding level (at most 9e-8 at step 100 on
 #    every kernel measured) and which a broken contract (another item
 #    order, a rank-keyed dropout mask, a lost bucket) moves much further:
 #    the tolerance 1e-6 sits between the two; bf16's rounding of the
@@ -24,7 +24,7 @@
 source "$(dirname "$0")/lib.sh"
 : "${DF_COMPARE:?DF_COMPARE must name tests/compare_params}"
 
-P_TOL=1e-6         # smooth configs, 100 steps (measured <= 8e-8)
+P_TOL=1e-6         # smooth configs, 100 steps (measured <= 9e-8)
 SHORT_TOL=1e-7     # shipped configs, 3 steps (measured <= 1e-8)
 SHORT_STEPS=3
 # bf16 keeps 8 bits of mantissa, so each step's gradient is off by up to
