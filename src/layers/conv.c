@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "deepfried/layers.h"
-#include "../parallel.h"
-#include "../per_cpu.h"
+#include "core/parallel.h"
+#include "core/per_cpu.h"
 
 /* Samples per GEMM. A BLAS picks kernels and blocking by matrix shape,
  * so one GEMM over a whole batch of 64 and two over halves of 32 round

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "deepfried/layers.h"
-#include "../parallel.h"
+#include "core/parallel.h"
 
 /* in (N,D), weight (M,D), bias (M) or NULL -> out (N,M) = in W^T (+ bias);
  * threads take contiguous blocks of samples */

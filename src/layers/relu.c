@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "deepfried/layers.h"
-#include "../per_cpu.h"
+#include "core/per_cpu.h"
 
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));

@@ -1,8 +1,8 @@
 /* Caffe's SGD solver: the same update, the same policies, so a Caffe
  * LeNet recipe means the same thing here. */
 #include "deepfried/solver.h"
-#include "parallel.h"
-#include "per_cpu.h"
+#include "core/parallel.h"
+#include "core/per_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 
 #include "deepfried/fwht.h"
 #include "deepfried/rng.h"
-#include "per_cpu.h"
+#include "core/per_cpu.h"
 
 #define FF_MAX_FEATURES (1 << 24)
 

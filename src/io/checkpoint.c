@@ -23,7 +23,7 @@
 
 #include <hdf5.h>
 
-#include "make_dirs.h"
+#include "core/make_dirs.h"
 
 /* Chunks of at most 1 MiB: big enough that per-chunk overhead (a B-tree
  * entry, a 4-byte checksum) is negligible, small enough that a read

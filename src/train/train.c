@@ -11,7 +11,7 @@
 
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
-#include "make_dirs.h"
+#include "core/make_dirs.h"
 #include "train_state.h"
 
 /* ---- data ---- */
