@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deepfried/config.h"
 #include "deepfried/error.h"
 #include "deepfried/fastfood.h"
+#include "deepfried/layer_spec.h"
 #include "deepfried/layers.h"
 
 #define DF_MAX_TENSORS 3
@@ -78,12 +78,13 @@ typedef struct df_pass {
 /* Called by backward each time gradients [0, ready) are final. */
 typedef void (*df_grads_ready_fn)(void *ctx, size_t ready);
 
-/* Build from cfg for inputs (in_c, in_h, in_w) and n_classes labels, for
- * batches of up to max_batch. Errors (shape that does not fit, wrong output
- * width of the last dense layer, ...) name the layer. Parameters are
- * zero until df_net_init_params. */
-int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
-                 int in_w, int n_classes, int max_batch, df_error *err);
+/* Build the n_layers layers of specs (a config's layers) for inputs
+ * (in_c, in_h, in_w), for batches of up to max_batch. Errors (a shape that
+ * does not fit, ...) name the layer. Parameters are zero until
+ * df_net_init_params. Whether the labels fit the last layer is the
+ * caller's to check against net->n_classes. */
+int df_net_build(df_net *net, const df_layer_spec *specs, int n_layers, int in_c,
+                 int in_h, int in_w, int max_batch, df_error *err);
 void df_net_free(df_net *net);
 
 /* Let the layers use `threads` threads (convolutions, pooling, dense; see

@@ -336,7 +336,7 @@ static int inspect_config(const cli_args *a)
         } else {
             printf("(input shape assumed 1x28x28: %s)\n", why.msg);
         }
-        rc = df_net_build(net, cfg, c, h, w, 0, 1, &err);
+        rc = df_net_build(net, cfg->layers, cfg->n_layers, c, h, w, 1, &err);
     }
     if (rc == DF_OK) {
         printf("%s: input %dx%dx%d\n", a->conf, c, h, w);

@@ -60,10 +60,8 @@ typedef struct key_def {
     unsigned layer_types;   /* SEC_LAYER: bit per df_layer_type */
 } key_def;
 
-static const char *const layer_type_names[] = {
-    "conv", "maxpool", "relu", "dense", "fastfood", "dropout",
-    "softmax_loss", NULL
-};
+extern const char *const df_layer_type_names[];   /* src/layers/table.c */
+#define layer_type_names df_layer_type_names
 static const char *const lr_policy_names[] = {
     "fixed", "step", "inv", "cosine", NULL
 };
@@ -1128,13 +1126,6 @@ static int finalize(parser *ps, int check_files)
 }
 
 /* ---- public API ---- */
-
-const char *df_layer_type_name(df_layer_type t)
-{
-    if ((int)t < 0 || (int)t > DF_LAYER_SOFTMAX_LOSS)
-        return "unknown";
-    return layer_type_names[t];
-}
 
 void df_config_defaults(df_config *cfg)
 {

@@ -142,19 +142,23 @@ static int layer_alloc(df_layer *l, int max_batch, df_error *err)
     }
 }
 
-int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
-                 int in_w, int n_classes, int max_batch, df_error *err)
+int df_net_build(df_net *net, const df_layer_spec *specs, int n_layers, int in_c,
+                 int in_h, int in_w, int max_batch, df_error *err)
 {
     memset(net, 0, sizeof *net);
-    if (cfg->n_layers < 1 || cfg->layers[cfg->n_layers - 1].type != DF_LAYER_SOFTMAX_LOSS)
-        return df_fail(err, DF_EINPUT, "%s: the last layer must be softmax_loss", cfg->path);
-    net->n_layers = cfg->n_layers;
+    if (n_layers < 1 || n_layers > DF_MAX_LAYERS)
+        return df_fail(err, DF_EINPUT, "a network has 1 to %d layers, not %d", DF_MAX_LAYERS,
+                       n_layers);
+    if (specs[n_layers - 1].type != DF_LAYER_SOFTMAX_LOSS)
+        return df_fail(err, DF_EINPUT, "layer %s: the last layer must be softmax_loss",
+                       specs[n_layers - 1].name);
+    net->n_layers = n_layers;
     net->max_batch = max_batch;
     net->threads = 1;
     int c = in_c, h = in_h, w = in_w;
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
-        l->spec = cfg->layers[i];
+        l->spec = specs[i];
         l->index = i;
         l->in_c = c;
         l->in_h = h;
@@ -170,14 +174,6 @@ int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
     }
     const df_layer *loss = &net->layers[net->n_layers - 1];
     net->n_classes = (int)loss->in_size;
-    if (n_classes > net->n_classes) {
-        const char *prev = net->n_layers > 1 ? net->layers[net->n_layers - 2].spec.name : "input";
-        df_fail(err, DF_EINPUT,
-                "layer %s outputs %d values but the data has %d classes",
-                prev, net->n_classes, n_classes);
-        df_net_free(net);
-        return DF_EINPUT;
-    }
     /* Flat buffers, last layer first (see net.h). */
     size_t offset = 0;
     for (int i = net->n_layers - 1; i >= 0; i--) {

@@ -324,7 +324,8 @@ int df_compress(const char *ckpt, const char *out, const df_compress_opts *opts,
         rc = compressed_config(&src->cfg, idx, opts->rank, out, cfg, rep, err);
     }
     if (!rc)
-        rc = df_net_build(net, cfg, src->in_c, src->in_h, src->in_w, 0, 1, err);
+        rc = df_net_build(net, cfg->layers, cfg->n_layers, src->in_c, src->in_h, src->in_w, 1,
+                          err);
     if (!rc) {
         rc = fill_params(net, &src->net, idx, opts->rank, rep, err);
         if (!rc)

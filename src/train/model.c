@@ -102,7 +102,8 @@ int df_model_open(df_model *m, const char *path, const char *const *overrides,
     if (rc)
         return rc;
     input_shape(m, shape_note, note_size);
-    rc = df_net_build(&m->net, &m->cfg, m->in_c, m->in_h, m->in_w, 0, max_batch, err);
+    rc = df_net_build(&m->net, m->cfg.layers, m->cfg.n_layers, m->in_c, m->in_h, m->in_w,
+                      max_batch, err);
     if (rc)
         return rc;
     rc = df_checkpoint_load(path, &m->net, NULL, &m->metrics, &m->meta, err);

@@ -251,7 +251,7 @@ static int setup(train_state *st, df_error *err)
     if (rc)
         return rc;
     const df_dataset *tr = &st->data.train;
-    rc = df_net_build(&st->net, cfg, tr->channels, tr->rows, tr->cols, 0,
+    rc = df_net_build(&st->net, cfg->layers, cfg->n_layers, tr->channels, tr->rows, tr->cols,
                       st->local_batch, err);
     if (rc)
         return rc;   /* same config everywhere: every rank fails alike */
@@ -390,7 +390,7 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
     int rc = DF_OK;
     for (int64_t step = st->start_step; step < iters; step++) {
         double stats[N_STATS];
-        double lr = df_solver_lr(cfg, step);
+        double lr = df_solver_lr(&cfg->solver, step);
         rc = train_step(st, step, stats, err);
         if (rc)
             break;
@@ -500,7 +500,7 @@ static int finish(train_state *st, double seconds, double last_loss,
     }
     df_metrics_row row = {
         .step = iters, .epoch = (double)iters * B / (double)st->data.train.n,
-        .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
+        .loss = last_loss, .lr = df_solver_lr(&cfg->solver, iters - 1),
         .train_error = NAN, .test_error = NAN, .test_loss = NAN,
         .images_per_s = trained > 0 ? (double)trained * B / seconds : NAN,
         .mb_allreduced = df_reducer_bytes(st->reducer) / 1e6,

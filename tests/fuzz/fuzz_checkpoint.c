@@ -67,7 +67,7 @@ static void tiny_build(tiny *t, const char *text)
     static df_config cfg;
     df_error err;
     FUZZ_CHECK(df_config_parse(&cfg, text, "tiny.conf", NULL, 0, 0, &err) == 0, "%s", err.msg);
-    FUZZ_CHECK(df_net_build(&t->net, &cfg, 1, 28, 28, 10, 1, &err) == 0, "%s", err.msg);
+    FUZZ_CHECK(df_net_build(&t->net, cfg.layers, cfg.n_layers, 1, 28, 28, 1, &err) == 0, "%s", err.msg);
     df_net_init_params(&t->net, 3);
     t->momentum = calloc(t->net.n_params, sizeof(float));
     t->saved = calloc(2 * t->net.n_params, sizeof(float));
