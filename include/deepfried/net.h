@@ -10,48 +10,7 @@
 #include <stdint.h>
 
 #include "deepfried/error.h"
-#include "deepfried/fastfood.h"
-#include "deepfried/layer_spec.h"
-#include "deepfried/layers.h"
-
-#define DF_MAX_TENSORS 3
-
-/* One named trainable tensor: a view into the flat buffers. */
-typedef struct df_tensor {
-    char name[8];           /* "weight", "bias", "S", "G", "B" */
-    int rank;               /* number of dims used */
-    int dims[4];            /* natural shape, e.g. conv weight (OC,C,K,K) */
-    size_t offset, count;   /* floats into net->params / net->grads */
-    float lr_mult, decay_mult;
-} df_tensor;
-
-typedef struct df_layer {
-    df_layer_spec spec;
-    int index;                      /* position in the network */
-    int in_c, in_h, in_w;           /* per-sample input shape */
-    int out_c, out_h, out_w;        /* per-sample output shape */
-    size_t in_size, out_size;       /* floats per sample */
-    union {
-        df_conv_shape conv;
-        df_pool_shape pool;
-        df_fastfood_shape ff;
-        struct { int D, M; } dense;
-    } shape;
-    int n_tensors;
-    df_tensor tensors[DF_MAX_TENSORS];
-    size_t param_offset, param_count;   /* this layer's slice */
-
-    /* fastfood: the permutation, and S|G|B storage when not adaptive */
-    int32_t *perm;
-    float *fixed;
-    /* per-batch scratch */
-    float *work;                    /* conv: im2col; fastfood: workspace */
-    int32_t *argmax;                /* maxpool */
-    float *mask[3];                 /* dropout masks (fastfood: in, perm, scale) */
-    int mask_active;                /* forward applied the masks (train pass) */
-    double seconds_forward;         /* accumulated when net->profile is set */
-    double seconds_backward;
-} df_layer;
+#include "deepfried/layer_kind.h"
 
 typedef struct df_net {
     int n_layers;
@@ -66,14 +25,6 @@ typedef struct df_net {
     int profile;                    /* 1: time each layer's forward/backward */
     int threads;                    /* threads the layers use (1 after build) */
 } df_net;
-
-/* What a forward pass needs to know besides the data. */
-typedef struct df_pass {
-    int train;              /* 1: dropout on */
-    uint64_t seed;
-    int64_t step;
-    int64_t first_sample;   /* position in the global batch of sample 0 */
-} df_pass;
 
 /* Called by backward each time gradients [0, ready) are final. */
 typedef void (*df_grads_ready_fn)(void *ctx, size_t ready);
@@ -92,8 +43,8 @@ void df_net_free(df_net *net);
  * keeps the BLAS single-threaded. DF_ENOMEM on failure (net unchanged). */
 int df_net_set_threads(df_net *net, int threads, df_error *err);
 
-/* Caffe fills (xavier / gaussian, zero biases) and Fastfood init, each
- * tensor from its own counter-based key (seed, layer, tensor). */
+/* Every layer's init (Caffe fills, Fastfood's draws), each tensor from its
+ * own counter-based key (seed, layer, tensor). */
 void df_net_init_params(df_net *net, uint64_t seed);
 
 /* x (N, in_c, in_h, in_w) -> probabilities in net->acts[n_layers];

@@ -298,18 +298,26 @@ static void print_layer_table(const df_net *net, const df_config *cfg)
     printf("%-12s %-13s %-14s %12s\n", "layer", "type", "output", "parameters");
     for (int i = 0; i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        char shape[48];
-        if (l->spec.type == DF_LAYER_SOFTMAX_LOSS)
+        char shape[48], remark[128] = "";
+        if (l->kind->is_loss)
             snprintf(shape, sizeof shape, "loss");
         else if (l->out_h == 1 && l->out_w == 1)
             snprintf(shape, sizeof shape, "%d", l->out_c);
         else
             snprintf(shape, sizeof shape, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
-        printf("%-12s %-13s %-14s %12s", l->spec.name, df_layer_type_name(l->spec.type),
-               shape, grouped(df_layer_param_count(l), n, sizeof n));
-        if (l->spec.type == DF_LAYER_FASTFOOD)
-            printf("   d=%d k=%d%s", l->shape.ff.d, l->shape.ff.k,
-                   l->spec.adaptive ? "" : " (fixed S,G,B: not trained)");
+        printf("%-12s %-13s %-14s %12s", l->spec.name, l->kind->name, shape,
+               grouped(df_layer_param_count(l), n, sizeof n));
+        if (l->kind->describe)
+            l->kind->describe(l, remark, sizeof remark);
+        char fixed[64] = "";
+        size_t used = 0;
+        for (int a = 0; a < l->n_aux && used < sizeof fixed; a++)
+            if (l->aux[a].type == DF_AUX_FLOAT32)
+                used += (size_t)snprintf(fixed + used, sizeof fixed - used, "%s%s",
+                                         used ? "," : "", l->aux[a].name);
+        if (remark[0] || fixed[0])
+            printf("   %s%s%s%s", remark, fixed[0] ? " (fixed " : "", fixed,
+                   fixed[0] ? ": not trained)" : "");
         printf("\n");
     }
     printf("total trainable parameters: %s\n", grouped(net->n_params, n, sizeof n));

@@ -506,27 +506,25 @@ static int write_tensors(writer *w, const df_net *net, const float *base,
     return DF_OK;
 }
 
-/* /fixed/<ff>/perm, and S, G, B of a non-adaptive Fastfood layer. */
+/* Every layer's aux buffers as /fixed/<layer>/<name> (Fastfood's perm, and
+ * S, G, B when not adaptive). */
 static int write_fixed(writer *w, const df_net *net)
 {
-    static const char *const names[3] = {"S", "G", "B"};
     for (int i = 0; i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        hsize_t dims[2] = {(hsize_t)l->shape.ff.k, (hsize_t)l->shape.ff.d};
-        size_t kd = (size_t)dims[0] * dims[1];
-        char dpath[256];
-        snprintf(dpath, sizeof dpath, "/fixed/%s/perm", l->spec.name);
-        int rc = write_dataset(w, dpath, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, l->perm,
-                               DF_CKPT_DEFLATE_PERM);
-        for (int t = 0; rc == DF_OK && !l->spec.adaptive && t < 3; t++) {
-            snprintf(dpath, sizeof dpath, "/fixed/%s/%s", l->spec.name, names[t]);
-            rc = write_dataset(w, dpath, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims,
-                               l->fixed + (size_t)t * kd, DF_CKPT_DEFLATE_PARAMS);
+        for (int a = 0; a < l->n_aux; a++) {
+            const df_aux *x = &l->aux[a];
+            char dpath[256];
+            hsize_t dims[4];
+            snprintf(dpath, sizeof dpath, "/fixed/%s/%s", l->spec.name, x->name);
+            to_hdims(x->rank, x->dims, dims);
+            int is_int = x->type == DF_AUX_INT32;
+            int rc = write_dataset(w, dpath, is_int ? H5T_STD_I32LE : H5T_IEEE_F32LE,
+                                   is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, x->rank, dims,
+                                   x->data, is_int ? DF_CKPT_DEFLATE_PERM : DF_CKPT_DEFLATE_PARAMS);
+            if (rc)
+                return rc;
         }
-        if (rc)
-            return rc;
     }
     return DF_OK;
 }
@@ -623,11 +621,9 @@ static int write_contents(writer *w, const df_net *net, const float *momentum,
 static size_t size_guess(const df_net *net, const float *momentum, const df_metrics *metrics)
 {
     size_t floats = net->n_params * (momentum ? 2 : 1);
-    for (int i = 0; i < net->n_layers; i++) {
-        const df_layer *l = &net->layers[i];
-        if (l->spec.type == DF_LAYER_FASTFOOD)
-            floats += (size_t)l->shape.ff.k * l->shape.ff.d * (l->spec.adaptive ? 1 : 4);
-    }
+    for (int i = 0; i < net->n_layers; i++)
+        for (int a = 0; a < net->layers[i].n_aux; a++)
+            floats += net->layers[i].aux[a].count;     /* 4-byte elements */
     size_t rows = metrics ? metrics->n : 0;
     return 4 * floats + N_METRIC_COLS * 8 * rows + ((size_t)1 << 20);
 }
@@ -1252,35 +1248,11 @@ static int read_tensors(const ck *c, hid_t file, const df_net *net, const char *
     return DF_OK;
 }
 
-/* Each block of perm must be a permutation of 0..d-1: the forward pass
- * indexes with it, so a damaged one would read out of bounds. seen is d
- * ints of scratch. */
-static int check_perm(const ck *c, const char *dpath, const int32_t *perm, int k, int d,
-                      int32_t *seen)
-{
-    for (int i = 0; i < d; i++)
-        seen[i] = -1;
-    for (int j = 0; j < k; j++) {
-        const int32_t *p = perm + (size_t)j * d;
-        for (int i = 0; i < d; i++) {
-            if (p[i] < 0 || p[i] >= d || seen[p[i]] == j)
-                return df_fail(c->err, DF_EINPUT,
-                               "%s: dataset %s: block %d is not a permutation of 0..%d "
-                               "(value %d at position %d %s)", c->path, dpath, j, d - 1, p[i],
-                               i, p[i] < 0 || p[i] >= d ? "is out of range" : "repeats");
-            seen[p[i]] = j;
-        }
-    }
-    return DF_OK;
-}
-
 /* Scratch for everything load reads, so that a failure half way leaves
  * the caller's net, momentum and metrics as they were. */
 typedef struct scratch {
     float *params, *momentum;
-    int32_t *perm[DF_MAX_LAYERS];
-    float *fixed[DF_MAX_LAYERS];
-    int32_t *seen;
+    void *aux[DF_MAX_LAYERS][DF_MAX_AUX];
     df_metrics metrics;
     df_ckpt_meta meta;
 } scratch;
@@ -1289,61 +1261,55 @@ static void scratch_free(scratch *s)
 {
     free(s->params);
     free(s->momentum);
-    for (int i = 0; i < DF_MAX_LAYERS; i++) {
-        free(s->perm[i]);
-        free(s->fixed[i]);
-    }
-    free(s->seen);
+    for (int i = 0; i < DF_MAX_LAYERS; i++)
+        for (int a = 0; a < DF_MAX_AUX; a++)
+            free(s->aux[i][a]);
     df_metrics_free(&s->metrics);
 }
 
 static int scratch_alloc(scratch *s, const df_net *net, int with_momentum, df_error *err)
 {
     memset(s, 0, sizeof *s);
-    size_t n = net->n_params ? net->n_params : 1, max_d = 1;
+    size_t n = net->n_params ? net->n_params : 1;
     s->params = df_calloc(n, sizeof(float), err);
     if (!s->params || (with_momentum && !(s->momentum = df_calloc(n, sizeof(float), err))))
         return DF_ENOMEM;
     for (int i = 0; i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        if ((size_t)l->shape.ff.d > max_d)
-            max_d = (size_t)l->shape.ff.d;
-        if (!(s->perm[i] = df_calloc(kd, sizeof(int32_t), err)))
-            return DF_ENOMEM;
-        if (!l->spec.adaptive && !(s->fixed[i] = df_calloc(3 * kd, sizeof(float), err)))
-            return DF_ENOMEM;
+        for (int a = 0; a < l->n_aux; a++)
+            if (!(s->aux[i][a] = df_calloc(l->aux[a].count ? l->aux[a].count : 1, 4, err)))
+                return DF_ENOMEM;
     }
-    s->seen = df_calloc(max_d, sizeof(int32_t), err);
-    return s->seen ? DF_OK : DF_ENOMEM;
+    return DF_OK;
 }
 
-/* /fixed/<ff>/perm for every Fastfood layer, S|G|B when not adaptive. */
+/* One aux buffer from /fixed/<layer>/<name>, validated: floats finite,
+ * and whatever the layer's own check demands (a permutation). */
+static int read_aux(const ck *c, hid_t file, const df_layer *l, const df_aux *x, void *buf)
+{
+    char dpath[256], what[160];
+    snprintf(dpath, sizeof dpath, "/fixed/%s/%s", l->spec.name, x->name);
+    snprintf(what, sizeof what, "layer %s %s", l->spec.name, x->what);
+    if (x->type == DF_AUX_FLOAT32)
+        return read_floats(c, file, dpath, what, x->rank, x->dims, buf, x->count);
+    want w = {dpath, what, x->rank, x->dims, H5T_INTEGER, H5T_NATIVE_INT32};
+    int rc = read_checked(c, file, &w, buf);
+    char why[512] = "";
+    if (rc == DF_OK && x->check && (rc = x->check(x, buf, why, sizeof why)) != DF_OK)
+        return df_fail(c->err, rc, "%s: dataset %s: %s", c->path, dpath, why);
+    return rc;
+}
+
+/* Every layer's aux buffers into scratch. */
 static int read_fixed(const ck *c, hid_t file, const df_net *net, scratch *s)
 {
-    static const char *const names[3] = {"S", "G", "B"};
     for (int i = 0; i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        int dims[2] = {l->shape.ff.k, l->shape.ff.d};
-        size_t kd = (size_t)dims[0] * dims[1];
-        char dpath[256], what[160];
-        snprintf(dpath, sizeof dpath, "/fixed/%s/perm", l->spec.name);
-        snprintf(what, sizeof what, "layer %s permutation", l->spec.name);
-        want w = {dpath, what, 2, dims, H5T_INTEGER, H5T_NATIVE_INT32};
-        int rc = read_checked(c, file, &w, s->perm[i]);
-        if (rc == DF_OK)
-            rc = check_perm(c, dpath, s->perm[i], dims[0], dims[1], s->seen);
-        for (int t = 0; rc == DF_OK && !l->spec.adaptive && t < 3; t++) {
-            snprintf(dpath, sizeof dpath, "/fixed/%s/%s", l->spec.name, names[t]);
-            snprintf(what, sizeof what, "layer %s fixed tensor %s", l->spec.name, names[t]);
-            rc = read_floats(c, file, dpath, what, 2, dims, s->fixed[i] + (size_t)t * kd, kd);
+        for (int a = 0; a < l->n_aux; a++) {
+            int rc = read_aux(c, file, l, &l->aux[a], s->aux[i][a]);
+            if (rc)
+                return rc;
         }
-        if (rc)
-            return rc;
     }
     return DF_OK;
 }
@@ -1433,12 +1399,8 @@ static void commit(df_net *net, float *momentum, df_metrics *metrics, df_ckpt_me
         memcpy(momentum, s->momentum, net->n_params * sizeof(float));
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        memcpy(l->perm, s->perm[i], kd * sizeof(int32_t));
-        if (!l->spec.adaptive)
-            memcpy(l->fixed, s->fixed[i], 3 * kd * sizeof(float));
+        for (int a = 0; a < l->n_aux; a++)
+            memcpy(l->aux[a].data, s->aux[i][a], l->aux[a].count * 4);
     }
     if (metrics) {
         df_metrics_free(metrics);

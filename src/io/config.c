@@ -11,7 +11,9 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "deepfried/config.h"
+#include "deepfried/layer_kind.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -58,16 +61,13 @@ typedef struct key_def {
     int open;               /* float kinds: LO_OPEN | HI_OPEN */
     const char *const *choices; /* V_ENUM, and V_NAME when restricted */
     unsigned layer_types;   /* SEC_LAYER: bit per df_layer_type */
+    size_t given_offset;    /* SEC_LAYER: see df_layer_key */
 } key_def;
-
-extern const char *const df_layer_type_names[];   /* src/layers/table.c */
-#define layer_type_names df_layer_type_names
 static const char *const lr_policy_names[] = {
     "fixed", "step", "inv", "cosine", NULL
 };
 static const char *const eval_on_names[] = { "test", "holdout", NULL };
 static const char *const dtype_names[] = { "fp32", "bf16", NULL };
-static const char *const filler_names[] = { "xavier", "gaussian", NULL };
 
 /* Enum fields are written as int; that must be their size. */
 _Static_assert(sizeof(df_lr_policy) == sizeof(int), "enum size");
@@ -75,93 +75,126 @@ _Static_assert(sizeof(df_layer_type) == sizeof(int), "enum size");
 
 #define CFG(f) offsetof(df_config, f), sizeof(((df_config *)0)->f)
 #define LAY(f) offsetof(df_layer_spec, f), sizeof(((df_layer_spec *)0)->f)
-#define BIT(t) (1u << DF_LAYER_##t)
 #define NOINT 0, 0
 #define NOFLT 0.0, 0.0, 0
 #define BIG_COUNT (1LL << 40)       /* steps / items: far beyond any run */
-#define MAX_WIDTH (1 << 24)         /* outputs, features */
-#define MAX_KERNEL 64
 
 static const key_def global_keys[] = {
-    { SEC_RUN, "name", V_NAME, CFG(run.name), NOINT, NOFLT, NULL, 0 },
-    { SEC_RUN, "dir", V_PATH, CFG(run.dir), NOINT, NOFLT, NULL, 0 },
-    { SEC_RUN, "seed", V_UINT64, CFG(run.seed), NOINT, NOFLT, NULL, 0 },
-    { SEC_RUN, "threads", V_INT, CFG(run.threads), 0, 4096, NOFLT, NULL, 0 },
+    { SEC_RUN, "name", V_NAME, CFG(run.name), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_RUN, "dir", V_PATH, CFG(run.dir), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_RUN, "seed", V_UINT64, CFG(run.seed), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_RUN, "threads", V_INT, CFG(run.threads), 0, 4096, NOFLT, NULL, 0, 0 },
 
-    { SEC_DATA, "train_images", V_PATH, CFG(data.train_images), NOINT, NOFLT, NULL, 0 },
-    { SEC_DATA, "train_labels", V_PATH, CFG(data.train_labels), NOINT, NOFLT, NULL, 0 },
-    { SEC_DATA, "test_images", V_PATH, CFG(data.test_images), NOINT, NOFLT, NULL, 0 },
-    { SEC_DATA, "test_labels", V_PATH, CFG(data.test_labels), NOINT, NOFLT, NULL, 0 },
-    { SEC_DATA, "scale", V_FLOAT, CFG(data.scale), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0 },
-    { SEC_DATA, "holdout", V_INT64, CFG(data.holdout), 0, BIG_COUNT, NOFLT, NULL, 0 },
+    { SEC_DATA, "train_images", V_PATH, CFG(data.train_images), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_DATA, "train_labels", V_PATH, CFG(data.train_labels), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_DATA, "test_images", V_PATH, CFG(data.test_images), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_DATA, "test_labels", V_PATH, CFG(data.test_labels), NOINT, NOFLT, NULL, 0, 0 },
+    { SEC_DATA, "scale", V_FLOAT, CFG(data.scale), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0, 0 },
+    { SEC_DATA, "holdout", V_INT64, CFG(data.holdout), 0, BIG_COUNT, NOFLT, NULL, 0, 0 },
     /* -1: the last data.holdout items (the default, written back as such) */
-    { SEC_DATA, "holdout_start", V_INT64, CFG(data.holdout_start), -1, BIG_COUNT, NOFLT, NULL, 0 },
-    { SEC_DATA, "eval_on", V_ENUM, CFG(data.eval_holdout), NOINT, NOFLT, eval_on_names, 0 },
+    { SEC_DATA, "holdout_start", V_INT64, CFG(data.holdout_start), -1, BIG_COUNT, NOFLT, NULL, 0, 0 },
+    { SEC_DATA, "eval_on", V_ENUM, CFG(data.eval_holdout), NOINT, NOFLT, eval_on_names, 0, 0 },
 
-    { SEC_SOLVER, "batch", V_INT, CFG(solver.batch), 1, 1 << 20, NOFLT, NULL, 0 },
-    { SEC_SOLVER, "iterations", V_INT64, CFG(solver.iterations), 1, BIG_COUNT, NOFLT, NULL, 0 },
-    { SEC_SOLVER, "display", V_INT, CFG(solver.display), 1, INT_MAX, NOFLT, NULL, 0 },
-    { SEC_SOLVER, "test_interval", V_INT, CFG(solver.test_interval), 0, INT_MAX, NOFLT, NULL, 0 },
-    { SEC_SOLVER, "base_lr", V_DOUBLE, CFG(solver.base_lr), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0 },
-    { SEC_SOLVER, "momentum", V_DOUBLE, CFG(solver.momentum), NOINT, 0.0, 1.0, HI_OPEN, NULL, 0 },
-    { SEC_SOLVER, "weight_decay", V_DOUBLE, CFG(solver.weight_decay), NOINT, 0.0, INFINITY, 0, NULL, 0 },
-    { SEC_SOLVER, "lr_policy", V_ENUM, CFG(solver.lr_policy), NOINT, NOFLT, lr_policy_names, 0 },
-    { SEC_SOLVER, "gamma", V_DOUBLE, CFG(solver.gamma), NOINT, 0.0, INFINITY, 0, NULL, 0 },
-    { SEC_SOLVER, "power", V_DOUBLE, CFG(solver.power), NOINT, 0.0, INFINITY, 0, NULL, 0 },
+    { SEC_SOLVER, "batch", V_INT, CFG(solver.batch), 1, 1 << 20, NOFLT, NULL, 0, 0 },
+    { SEC_SOLVER, "iterations", V_INT64, CFG(solver.iterations), 1, BIG_COUNT, NOFLT, NULL, 0, 0 },
+    { SEC_SOLVER, "display", V_INT, CFG(solver.display), 1, INT_MAX, NOFLT, NULL, 0, 0 },
+    { SEC_SOLVER, "test_interval", V_INT, CFG(solver.test_interval), 0, INT_MAX, NOFLT, NULL, 0, 0 },
+    { SEC_SOLVER, "base_lr", V_DOUBLE, CFG(solver.base_lr), NOINT, 0.0, INFINITY, LO_OPEN, NULL, 0, 0 },
+    { SEC_SOLVER, "momentum", V_DOUBLE, CFG(solver.momentum), NOINT, 0.0, 1.0, HI_OPEN, NULL, 0, 0 },
+    { SEC_SOLVER, "weight_decay", V_DOUBLE, CFG(solver.weight_decay), NOINT, 0.0, INFINITY, 0, NULL, 0, 0 },
+    { SEC_SOLVER, "lr_policy", V_ENUM, CFG(solver.lr_policy), NOINT, NOFLT, lr_policy_names, 0, 0 },
+    { SEC_SOLVER, "gamma", V_DOUBLE, CFG(solver.gamma), NOINT, 0.0, INFINITY, 0, NULL, 0, 0 },
+    { SEC_SOLVER, "power", V_DOUBLE, CFG(solver.power), NOINT, 0.0, INFINITY, 0, NULL, 0, 0 },
     /* 0 = not used; lr_policy = step demands >= 1 (checked as a whole) */
-    { SEC_SOLVER, "stepsize", V_INT64, CFG(solver.stepsize), 0, BIG_COUNT, NOFLT, NULL, 0 },
-    { SEC_SOLVER, "min_lr", V_DOUBLE, CFG(solver.min_lr), NOINT, 0.0, INFINITY, 0, NULL, 0 },
-    { SEC_SOLVER, "warmup", V_INT64, CFG(solver.warmup), 0, BIG_COUNT, NOFLT, NULL, 0 },
+    { SEC_SOLVER, "stepsize", V_INT64, CFG(solver.stepsize), 0, BIG_COUNT, NOFLT, NULL, 0, 0 },
+    { SEC_SOLVER, "min_lr", V_DOUBLE, CFG(solver.min_lr), NOINT, 0.0, INFINITY, 0, NULL, 0, 0 },
+    { SEC_SOLVER, "warmup", V_INT64, CFG(solver.warmup), 0, BIG_COUNT, NOFLT, NULL, 0, 0 },
 
-    { SEC_CHECKPOINT, "interval", V_INT, CFG(checkpoint.interval), 0, INT_MAX, NOFLT, NULL, 0 },
-    { SEC_CHECKPOINT, "keep", V_INT, CFG(checkpoint.keep), 1, 10000, NOFLT, NULL, 0 },
-    { SEC_CHECKPOINT, "dir", V_PATH, CFG(checkpoint.dir), NOINT, NOFLT, NULL, 0 },
+    { SEC_CHECKPOINT, "interval", V_INT, CFG(checkpoint.interval), 0, INT_MAX, NOFLT, NULL, 0, 0 },
+    { SEC_CHECKPOINT, "keep", V_INT, CFG(checkpoint.keep), 1, 10000, NOFLT, NULL, 0, 0 },
+    { SEC_CHECKPOINT, "dir", V_PATH, CFG(checkpoint.dir), NOINT, NOFLT, NULL, 0, 0 },
 
-    { SEC_COMM, "bucket_kb", V_INT, CFG(comm.bucket_kb), 1, 1 << 20, NOFLT, NULL, 0 },
-    { SEC_COMM, "dtype", V_ENUM, CFG(comm.dtype_bf16), NOINT, NOFLT, dtype_names, 0 },
-};
-
-#define ALL_TYPES 0x7fu
-#define WEIGHTED (BIT(CONV) | BIT(DENSE))
-#define GEOMETRY (BIT(CONV) | BIT(MAXPOOL))
-
-static const key_def layer_keys[] = {
-    { SEC_LAYER, "type", V_ENUM, LAY(type), NOINT, NOFLT, layer_type_names, ALL_TYPES },
-    { SEC_LAYER, "outputs", V_INT, LAY(outputs), 1, MAX_WIDTH, NOFLT, NULL, WEIGHTED },
-    { SEC_LAYER, "kernel", V_INT, LAY(kernel), 1, MAX_KERNEL, NOFLT, NULL, GEOMETRY },
-    { SEC_LAYER, "stride", V_INT, LAY(stride), 1, MAX_KERNEL, NOFLT, NULL, GEOMETRY },
-    { SEC_LAYER, "pad", V_INT, LAY(pad), 0, MAX_KERNEL, NOFLT, NULL, GEOMETRY },
-    { SEC_LAYER, "weight_filler", V_NAME, LAY(weight_filler), NOINT, NOFLT, filler_names, WEIGHTED },
-    { SEC_LAYER, "weight_std", V_FLOAT, LAY(weight_std), NOINT, 0.0, INFINITY, LO_OPEN, NULL, WEIGHTED },
-    { SEC_LAYER, "bias", V_BOOL, LAY(bias), NOINT, NOFLT, NULL, BIT(DENSE) },
-    { SEC_LAYER, "features", V_INT, LAY(features), 1, MAX_WIDTH, NOFLT, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "adaptive", V_BOOL, LAY(adaptive), NOINT, NOFLT, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "sigma", V_FLOAT, LAY(sigma), NOINT, 0.0, INFINITY, LO_OPEN, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "dropout_input", V_FLOAT, LAY(dropout_input), NOINT, 0.0, 1.0, HI_OPEN, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "dropout_perm", V_FLOAT, LAY(dropout_perm), NOINT, 0.0, 1.0, HI_OPEN, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "dropout_scale", V_FLOAT, LAY(dropout_scale), NOINT, 0.0, 1.0, HI_OPEN, NULL, BIT(FASTFOOD) },
-    { SEC_LAYER, "ratio", V_FLOAT, LAY(ratio), NOINT, 0.0, 1.0, HI_OPEN, NULL, BIT(DROPOUT) },
-    { SEC_LAYER, "lr_mult", V_FLOAT, LAY(lr_mult), NOINT, 0.0, INFINITY, 0, NULL, WEIGHTED | BIT(FASTFOOD) },
-    { SEC_LAYER, "bias_lr_mult", V_FLOAT, LAY(bias_lr_mult), NOINT, 0.0, INFINITY, 0, NULL, WEIGHTED },
-    { SEC_LAYER, "decay_mult", V_FLOAT, LAY(decay_mult), NOINT, 0.0, INFINITY, 0, NULL, WEIGHTED | BIT(FASTFOOD) },
-    { SEC_LAYER, "bias_decay_mult", V_FLOAT, LAY(bias_decay_mult), NOINT, 0.0, INFINITY, 0, NULL, WEIGHTED },
+    { SEC_COMM, "bucket_kb", V_INT, CFG(comm.bucket_kb), 1, 1 << 20, NOFLT, NULL, 0, 0 },
+    { SEC_COMM, "dtype", V_ENUM, CFG(comm.dtype_bf16), NOINT, NOFLT, dtype_names, 0, 0 },
 };
 
 #define N_GLOBAL_KEYS ((int)(sizeof global_keys / sizeof global_keys[0]))
-#define N_LAYER_KEYS ((int)(sizeof layer_keys / sizeof layer_keys[0]))
-#define LAYER_KEY_TYPE 0    /* index of "type" in layer_keys */
+
+/* The layer keys are the layer types' (layer_kind.h): "type", then every
+ * key some type takes, in table order, each with a bit per type that takes
+ * it. Built once, from the table. */
+#define MAX_LAYER_KEYS 64
+#define MAX_LAYER_TYPES 32          /* bits of key_def.layer_types */
+#define LAYER_KEY_TYPE 0            /* index of "type" in layer_keys */
+
+static key_def layer_keys[MAX_LAYER_KEYS];
+static int n_layer_keys;
+static const char *layer_type_names[MAX_LAYER_TYPES + 1];
+static pthread_once_t layer_schema_once = PTHREAD_ONCE_INIT;
+#define N_LAYER_KEYS n_layer_keys
+
+static const value_kind key_kind_values[] = {
+    [DF_KEY_INT] = V_INT, [DF_KEY_FLOAT] = V_FLOAT, [DF_KEY_BOOL] = V_BOOL,
+    [DF_KEY_NAME] = V_NAME,
+};
+
+static key_def layer_key_def(const df_layer_key *k)
+{
+    key_def d = {
+        .section = SEC_LAYER, .name = k->name, .kind = key_kind_values[k->kind],
+        .offset = k->offset, .size = k->size, .ilo = k->ilo, .ihi = k->ihi, .flo = k->flo,
+        .fhi = k->fhi, .open = k->open, .choices = k->choices, .given_offset = k->given_offset,
+    };
+    return d;
+}
+
+/* Two types' keys of one name must be one key (layer_kind.h). */
+static int same_key(const key_def *a, const key_def *b)
+{
+    return a->kind == b->kind && a->offset == b->offset && a->size == b->size &&
+           a->ilo == b->ilo && a->ihi == b->ihi && a->flo == b->flo && a->fhi == b->fhi &&
+           a->open == b->open && a->choices == b->choices && a->given_offset == b->given_offset;
+}
+
+static void build_layer_schema(void)
+{
+    int n_types = df_layer_kind_count();
+    assert(n_types <= MAX_LAYER_TYPES);
+    layer_keys[LAYER_KEY_TYPE] = (key_def){
+        .section = SEC_LAYER, .name = "type", .kind = V_ENUM, .offset = offsetof(df_layer_spec, type),
+        .size = sizeof(df_layer_type), .choices = layer_type_names,
+    };
+    n_layer_keys = 1;
+    for (int t = 0; t < n_types; t++) {
+        const df_layer_kind *kind = df_layer_kind_of((df_layer_type)t);
+        layer_type_names[t] = kind->name;
+        layer_keys[LAYER_KEY_TYPE].layer_types |= 1u << t;
+        for (const df_layer_key *k = kind->keys; k && k->name; k++) {
+            key_def d = layer_key_def(k);
+            int i = 1;
+            while (i < n_layer_keys && strcmp(layer_keys[i].name, k->name) != 0)
+                i++;
+            if (i == n_layer_keys) {
+                assert(n_layer_keys < MAX_LAYER_KEYS);
+                layer_keys[n_layer_keys++] = d;
+            }
+            assert(same_key(&layer_keys[i], &d));
+            layer_keys[i].layer_types |= 1u << t;
+        }
+    }
+    layer_type_names[n_types] = NULL;
+}
+
+static void layer_schema(void)
+{
+    pthread_once(&layer_schema_once, build_layer_schema);
+}
 
 /* Keys a layer of each type cannot do without (besides type). */
 static int layer_key_required(int key, df_layer_type t)
 {
-    const char *k = layer_keys[key].name;
-    switch (t) {
-    case DF_LAYER_CONV: return !strcmp(k, "outputs") || !strcmp(k, "kernel");
-    case DF_LAYER_MAXPOOL: return !strcmp(k, "kernel");
-    case DF_LAYER_DENSE: return !strcmp(k, "outputs");
-    case DF_LAYER_FASTFOOD: return !strcmp(k, "features");
-    default: return 0;
-    }
+    const df_layer_key *k = df_layer_kind_key(df_layer_kind_of(t), layer_keys[key].name);
+    return k && (k->flags & DF_KEY_REQUIRED);
 }
 
 /* ---- parser state ---- */
@@ -179,7 +212,7 @@ typedef struct parser {
     int layer;                  /* current layer index when in SEC_LAYER */
     int section_line[N_SECTIONS];
     origin_ref global_src[N_GLOBAL_KEYS];
-    origin_ref layer_src[DF_MAX_LAYERS][N_LAYER_KEYS];
+    origin_ref layer_src[DF_MAX_LAYERS][MAX_LAYER_KEYS];
 } parser;
 
 /* A run of bytes inside the text being parsed (not NUL-terminated). */
@@ -279,19 +312,23 @@ static void join_names(const char *const *names, char *buf, size_t cap)
                                  i ? ", " : "", names[i]);
 }
 
-/* Keys of one section, or of one layer type, as "a, b, c". */
-static void list_keys(enum section sec, unsigned types, char *buf, size_t cap)
+/* Keys of one global section as "a, b, c". */
+static void list_keys(enum section sec, char *buf, size_t cap)
 {
-    const key_def *table = sec == SEC_LAYER ? layer_keys : global_keys;
-    int n = sec == SEC_LAYER ? N_LAYER_KEYS : N_GLOBAL_KEYS;
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < n && used < cap; i++) {
-        if (table[i].section != sec || (sec == SEC_LAYER && !(table[i].layer_types & types)))
-            continue;
-        used += (size_t)snprintf(buf + used, cap - used, "%s%s",
-                                 used ? ", " : "", table[i].name);
-    }
+    for (int i = 0; i < N_GLOBAL_KEYS && used < cap; i++)
+        if (global_keys[i].section == sec)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                                     global_keys[i].name);
+}
+
+/* Keys of one layer type, as "type, a, b": its own order. */
+static void list_layer_keys(df_layer_type t, char *buf, size_t cap)
+{
+    size_t used = (size_t)snprintf(buf, cap, "type");
+    for (const df_layer_key *k = df_layer_kind_of(t)->keys; k && k->name && used < cap; k++)
+        used += (size_t)snprintf(buf + used, cap - used, ", %s", k->name);
 }
 
 /* Layer types a bitmask names, as "conv, dense". */
@@ -611,12 +648,12 @@ static int fail_unknown_key(const parser *ps, enum section sec, int layer,
         snprintf(q, sizeof q, "layer %s.%s", l->name, name);
         if (!layer_type_known(ps, layer))
             return fail_at(ps, src, q, NULL, 0, "unknown layer key");
-        list_keys(SEC_LAYER, 1u << l->type, keys, sizeof keys);
+        list_layer_keys(l->type, keys, sizeof keys);
         return fail_at(ps, src, q, NULL, 0, "unknown key (a %s layer takes: %s)",
                        layer_type_names[l->type], keys);
     }
     snprintf(q, sizeof q, "%s.%s", section_names[sec], name);
-    list_keys(sec, 0, keys, sizeof keys);
+    list_keys(sec, keys, sizeof keys);
     return fail_at(ps, src, q, NULL, 0, "unknown key (valid in [%s]: %s)",
                    section_names[sec], keys);
 }
@@ -646,8 +683,10 @@ static int set_key(parser *ps, enum section sec, int layer, span key, span value
     if (rc)
         return rc;
     *seen = src;
-    if (sec == SEC_LAYER && def->offset == offsetof(df_layer_spec, sigma))
-        ps->cfg->layers[layer].sigma_set = 1;   /* else fastfood picks sigma */
+    if (sec == SEC_LAYER && def->given_offset) {
+        int one = 1;    /* else the layer picks the value itself */
+        memcpy((char *)&ps->cfg->layers[layer] + def->given_offset, &one, sizeof one);
+    }
     return 0;
 }
 
@@ -956,25 +995,36 @@ static int check_layer_required(const parser *ps, int layer)
     return 0;
 }
 
+typedef struct given_ctx {
+    const parser *ps;
+    int layer;
+} given_ctx;
+
+static int layer_key_given(const void *ctx, const char *key)
+{
+    const given_ctx *g = ctx;
+    int k = find_key(SEC_LAYER, (span){ key, strlen(key) });
+    return k >= 0 && g->ps->layer_src[g->layer][k] != 0;
+}
+
 static int check_layer(parser *ps, int layer)
 {
     df_layer_spec *l = &ps->cfg->layers[layer];
     int rc = check_layer_keys(ps, layer);
     if (!rc)
         rc = check_layer_required(ps, layer);
-    if (rc)
+    const df_layer_kind *kind = df_layer_kind_of(l->type);
+    if (rc || !kind->finish)
         return rc;
-    int stride_key = find_key(SEC_LAYER, (span){ "stride", 6 });
-    if (l->type == DF_LAYER_MAXPOOL && !ps->layer_src[layer][stride_key])
-        l->stride = l->kernel;      /* Caffe: non-overlapping by default */
-    if (l->type == DF_LAYER_MAXPOOL && l->pad >= l->kernel) {
-        char q[128];
-        int pad_key = find_key(SEC_LAYER, (span){ "pad", 3 });
-        snprintf(q, sizeof q, "layer %s.pad", l->name);
-        return fail_at(ps, ps->layer_src[layer][pad_key], q, NULL, 0,
-                       "must be less than kernel (%d) for maxpool", l->kernel);
-    }
-    return 0;
+    given_ctx g = { ps, layer };
+    const char *key = "type";
+    char why[256] = "";
+    if (kind->finish(l, layer_key_given, &g, &key, why, sizeof why) == DF_OK)
+        return 0;
+    char q[128];
+    int k = find_key(SEC_LAYER, (span){ key, strlen(key) });
+    snprintf(q, sizeof q, "layer %s.%s", l->name, key);
+    return fail_at(ps, k >= 0 ? ps->layer_src[layer][k] : l->line, q, NULL, 0, "%s", why);
 }
 
 /* The loss closes the network: exactly one softmax_loss, at the end. */
@@ -983,7 +1033,7 @@ static int check_layer_order(const parser *ps)
     const df_config *cfg = ps->cfg;
     for (int i = 0; i < cfg->n_layers; i++) {
         const df_layer_spec *l = &cfg->layers[i];
-        int is_loss = l->type == DF_LAYER_SOFTMAX_LOSS, is_last = i == cfg->n_layers - 1;
+        int is_loss = df_layer_kind_of(l->type)->is_loss, is_last = i == cfg->n_layers - 1;
         if (is_loss == is_last)
             continue;
         char q[128];
@@ -1161,7 +1211,8 @@ int df_config_parse(df_config *cfg, const char *text, const char *origin,
 {
     if (!text)
         return df_fail(err, DF_EINPUT, "%s: no config text", origin ? origin : "<config>");
-    parser state, *ps = &state;   /* a few KB: fine on the stack */
+    layer_schema();
+    parser state, *ps = &state;   /* some 20 KB: fine on the stack */
     memset(ps, 0, sizeof *ps);
     ps->cfg = cfg;
     ps->origin = origin ? origin : "<config>";
@@ -1362,22 +1413,25 @@ static void append_key(text_buf *b, const key_def *def, const void *base)
     append(b, "%s = %s\n", def->name, value);
 }
 
+/* type, then the type's keys in its own order */
 static void append_layer(text_buf *b, const df_layer_spec *l)
 {
     append(b, "\n[layer %s]\n", l->name);
-    for (int k = 0; k < N_LAYER_KEYS; k++) {
-        const key_def *def = &layer_keys[k];
-        if (!(def->layer_types & (1u << l->type)))
-            continue;
-        if (def->offset == offsetof(df_layer_spec, sigma) && !l->sigma_set)
-            continue;   /* left to the fastfood layer's own default */
-        append_key(b, def, l);
+    append_key(b, &layer_keys[LAYER_KEY_TYPE], l);
+    for (const df_layer_key *k = df_layer_kind_of(l->type)->keys; k && k->name; k++) {
+        const key_def *def = &layer_keys[find_key(SEC_LAYER, (span){ k->name, strlen(k->name) })];
+        int given = 1;
+        if (def->given_offset)
+            memcpy(&given, (const char *)l + def->given_offset, sizeof given);
+        if (given)      /* else left to the layer's own default */
+            append_key(b, def, l);
     }
 }
 
 char *df_config_to_text(const df_config *cfg)
 {
     text_buf b = { 0 };
+    layer_schema();
     append(&b, "# deepfried config, fully resolved: every key, defaults included\n");
     for (int s = SEC_RUN; s < SEC_LAYER; s++) {
         append(&b, "%s[%s]\n", s == SEC_RUN ? "" : "\n", section_names[s]);

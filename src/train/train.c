@@ -222,16 +222,14 @@ int df_train_bcast_model(train_state *st, df_error *err)
     int rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
     if (rc == DF_OK)
         rc = df_dist_bcast_floats(dist, st->solver.momentum, st->net.n_params, err);
-    /* Fastfood's permutation (and S, G, B when fixed) live outside the
-     * flat buffer */
+    /* the layers' untrained state lives outside the flat buffer */
     for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
         df_layer *l = &st->net.layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
-        if (rc == DF_OK && l->fixed)
-            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
+        for (int a = 0; rc == DF_OK && a < l->n_aux; a++) {
+            const df_aux *x = &l->aux[a];
+            rc = x->type == DF_AUX_FLOAT32 ? df_dist_bcast_floats(dist, x->data, x->count, err)
+                                           : df_dist_bcast_bytes(dist, x->data, x->count * 4, err);
+        }
     }
     return rc;
 }

@@ -11,17 +11,11 @@
 #include "deepfried/config.h"
 #include "train_state.h"
 
-/* Keys that define the model: a change in any of them makes the stored
- * tensors meaningless. */
+/* The keys that define the model (DF_KEY_MODEL in the layer's descriptor):
+ * a change in any of them makes the stored tensors meaningless. */
 static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec *now,
                          const df_layer_spec *then, df_error *err)
 {
-#define SAME_INT(field, key)                                                       \
-    if (now->field != then->field)                                                  \
-        return df_fail(err, DF_EINPUT,                                              \
-                       "%s: key 'layer %s.%s': the checkpoint %s was trained with " \
-                       "%d, the config says %d",                                    \
-                       conf, now->name, key, ckpt, (int)then->field, (int)now->field)
     if (strcmp(now->name, then->name) != 0)
         return df_fail(err, DF_EINPUT,
                        "%s: layer '%s' stands where the checkpoint %s has layer '%s'",
@@ -31,30 +25,17 @@ static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec
                        "%s: key 'layer %s.type': the checkpoint %s was trained with %s, "
                        "the config says %s", conf, now->name, ckpt,
                        df_layer_type_name(then->type), df_layer_type_name(now->type));
-    switch (now->type) {
-    case DF_LAYER_CONV:
-        SAME_INT(outputs, "outputs");
-        SAME_INT(kernel, "kernel");
-        SAME_INT(stride, "stride");
-        SAME_INT(pad, "pad");
-        break;
-    case DF_LAYER_MAXPOOL:
-        SAME_INT(kernel, "kernel");
-        SAME_INT(stride, "stride");
-        SAME_INT(pad, "pad");
-        break;
-    case DF_LAYER_DENSE:
-        SAME_INT(outputs, "outputs");
-        SAME_INT(bias, "bias");
-        break;
-    case DF_LAYER_FASTFOOD:
-        SAME_INT(features, "features");
-        SAME_INT(adaptive, "adaptive");
-        break;
-    default:
-        break;
+    for (const df_layer_key *k = df_layer_kind_of(now->type)->keys; k && k->name; k++) {
+        int a, b;
+        if (!(k->flags & DF_KEY_MODEL))
+            continue;
+        memcpy(&a, (const char *)now + k->offset, sizeof a);
+        memcpy(&b, (const char *)then + k->offset, sizeof b);
+        if (a != b)
+            return df_fail(err, DF_EINPUT,
+                           "%s: key 'layer %s.%s': the checkpoint %s was trained with %d, "
+                           "the config says %d", conf, now->name, k->name, ckpt, b, a);
     }
-#undef SAME_INT
     return DF_OK;
 }
 
