@@ -60,6 +60,13 @@ typedef struct df_layer_spec {
 
     /* dropout */
     float ratio;            /* drop probability in [0, 1) (default 0.5) */
+
+    /* A layer type's own settings, laid out by its file (src/layers/scale.c
+     * shows how); zero until its keys or its finish fill them. */
+    union {
+        double align;
+        unsigned char bytes[64];
+    } opts;
 } df_layer_spec;
 
 #endif

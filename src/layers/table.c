@@ -6,7 +6,7 @@
 #include <string.h>
 
 extern const df_layer_kind df_layer_conv, df_layer_maxpool, df_layer_relu, df_layer_dense,
-    df_layer_fastfood, df_layer_dropout, df_layer_softmax_loss;
+    df_layer_fastfood, df_layer_dropout, df_layer_softmax_loss, df_layer_scale;
 
 static const df_layer_kind *const table[] = {
     [DF_LAYER_CONV] = &df_layer_conv,
@@ -16,6 +16,7 @@ static const df_layer_kind *const table[] = {
     [DF_LAYER_FASTFOOD] = &df_layer_fastfood,
     [DF_LAYER_DROPOUT] = &df_layer_dropout,
     [DF_LAYER_SOFTMAX_LOSS] = &df_layer_softmax_loss,
+    &df_layer_scale,
 };
 
 #define N_KINDS ((int)(sizeof table / sizeof table[0]))
