@@ -197,6 +197,7 @@ static int exit_status(int rc)
     case DF_OK:
         return DF_EXIT_OK;
     case DF_EINPUT:
+    case DF_EMISMATCH:
         return DF_EXIT_BAD_INPUT;
     case DF_ESTOPPED:
         return DF_EXIT_REQUEUE;
@@ -333,17 +334,10 @@ static int inspect_config(const cli_args *a)
                         : df_fail(&err, DF_ENOMEM, "out of memory");
     int c = 1, h = 28, w = 28;
     if (rc == DF_OK) {
-        df_dataset ds;
-        df_error why;
-        if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
-                                DF_IDX_MAX_CLASSES, &why) == DF_OK) {
-            c = ds.channels;
-            h = ds.rows;
-            w = ds.cols;
-            df_dataset_free(&ds);
-        } else {
-            printf("(input shape assumed 1x28x28: %s)\n", why.msg);
-        }
+        char note[1200];
+        df_model_input_shape(cfg, &c, &h, &w, note, sizeof note);
+        if (note[0])
+            printf("(%s)\n", note);
         rc = df_net_build(net, cfg->layers, cfg->n_layers, c, h, w, 1, &err);
     }
     if (rc == DF_OK) {

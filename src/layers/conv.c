@@ -174,8 +174,8 @@ static void col2im(float *din, const float *col, size_t ld, const df_conv_shape 
 
 /* dout (N,OC,OHW) -> dbias (OC) (+=) the sum over samples and positions,
  * for each channel one running sum in sample-then-position order. Such a
- * chain waits on every add's latency (0.6 ms of LeNet's conv1 backward at
- * batch 64), so four channels' chains run side by side; each still adds
+ * chain waits on every add's latency (docs/performance.md, "Figures behind
+ * code comments"), so four channels' chains run side by side; each still adds
  * in the same order, so the sums are those of the plain loop. (Partial
  * sums per vector lane were as fast and as valid, but the rounding they
  * change moves which ReLU or max-pool kinks flip in the 30 steps of
@@ -214,8 +214,8 @@ static void bias_grad(float *restrict dbias, const float *restrict dout, int N, 
  * dimension is too short for it to run well, and im2col writes K*K copies
  * of every input pixel. Computed directly instead, each output row as
  * 8-float vectors, four output channels at a time so one input load
- * serves four products: 0.55 ms against 0.86 ms for im2col + GEMM at
- * batch 64. Per sample, so no sample's result depends on the others in
+ * serves four products, which beat im2col + GEMM (docs/performance.md,
+ * "Figures behind code comments"). Per sample, so no sample's result depends on the others in
  * the batch. */
 static int direct_one_channel(const df_conv_shape *s)
 {
@@ -369,8 +369,8 @@ static void backward_chunk(float *din, float *dweight, const float *dout, const 
      * a split over ranks changes only where the running sum restarts: with
      * 8-sample GEMMs here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
      * (a ReLU/pool kink flipped), per sample it stays at 3e-8. (Computed
-     * directly for one input channel, as forward is, it took longer than
-     * these GEMMs: 0.66 against 0.57 ms for LeNet's conv1.) */
+     * directly for one input channel, as forward is, it was slower than
+     * these GEMMs: docs/performance.md, "Figures behind code comments".) */
     for (int j = 0; j < chunk; j++) {
         size_t at = (size_t)j * ohw;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw, 1.0f,

@@ -1,7 +1,7 @@
 /* Rectified linear unit. Branch-free: a ReLU's sign test on trained
- * features is a coin flip for the branch predictor, and the branchy scalar
- * loop cost 4.6 ns per float (0.3 ms per forward on LeNet's 64 x 1024
- * Fastfood features, measured). Each is compiled per CPU (per_cpu.h). */
+ * features is a coin flip for the branch predictor, which made the
+ * branchy scalar loop slow (docs/performance.md, "Figures behind code
+ * comments"). Each is compiled per CPU (per_cpu.h). */
 #include <stdint.h>
 
 #include "deepfried/layers.h"

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "deepfried/clock.h"
 
 /* ---- building ---- */
 
@@ -151,17 +152,10 @@ void df_net_init_params(df_net *net, uint64_t seed)
 
 /* ---- forward and backward ---- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Seconds since *t; moves *t to now. */
 static double lap(double *t)
 {
-    double now = now_seconds(), dt = now - *t;
+    double now = df_clock_seconds(), dt = now - *t;
     *t = now;
     return dt;
 }
@@ -172,7 +166,7 @@ double df_net_forward(df_net *net, const float *x, const int32_t *labels,
     memcpy(net->acts[0], x, sizeof(float) * (size_t)N * net->layers[0].in_size);
     const df_layer_ctx c = {net->params, net->grads, net->threads, pass, labels, n_correct};
     double loss = 0.0;
-    double t = net->profile ? now_seconds() : 0.0;
+    double t = net->profile ? df_clock_seconds() : 0.0;
     for (int i = 0; i < net->n_layers; i++) {
         df_layer *l = &net->layers[i];
         double v = l->kind->forward(l, &c, net->acts[i], net->acts[i + 1], N);
@@ -191,7 +185,7 @@ void df_net_backward(df_net *net, const float *x, const int32_t *labels,
     const df_layer_ctx c = {net->params, net->grads, net->threads, NULL, labels, NULL};
     float *dout = NULL;
     int flip = 0;
-    double t = net->profile ? now_seconds() : 0.0;
+    double t = net->profile ? df_clock_seconds() : 0.0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         df_layer *l = &net->layers[i];
         /* the first layer's input gradient is never used */

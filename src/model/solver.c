@@ -52,9 +52,8 @@ typedef float vf16 __attribute__((vector_size(64)));
  * the scalar tail give the bits of the scalar form. The lines of w and g
  * are requested a few KiB ahead: other threads read w in forward and
  * wrote g in backward, and without the prefetch (w for writing) the
- * update waited on each line in turn (measured, reference LeNet with 2
- * threads: the step outside the layers took 2.1-3.3 ms, the update split
- * over the threads but not prefetched 1.8-2.1 ms, prefetched 0.5 ms). */
+ * update waited on each line in turn (docs/performance.md, "Figures
+ * behind code comments"). */
 PER_CPU static void update_block(float *restrict w, float *restrict v, const float *restrict g,
                                  size_t n, float grad_scale, float decay, float mu, float rate)
 {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepfried/clock.h"
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
 #include "core/make_dirs.h"
@@ -382,7 +383,7 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
     df_dist *dist = st->dist;
     const int64_t iters = cfg->solver.iterations;
     const int B = cfg->solver.batch;
-    double t_start = df_dist_time(), t_window = t_start;
+    double t_start = df_clock_seconds(), t_window = t_start;
     double win_loss = 0, win_correct = 0;
     int64_t win_steps = 0;
     int rc = DF_OK;
@@ -422,7 +423,7 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
         const int save = cfg->checkpoint.interval > 0 &&
                          done % cfg->checkpoint.interval == 0 && done != iters;
         if (show || eval) {
-            double now = df_dist_time();
+            double now = df_clock_seconds();
             df_metrics_row row = {
                 .step = done, .epoch = (double)done * B / (double)st->data.train.n,
                 .loss = win_loss / ((double)win_steps * B), .lr = lr,
@@ -452,12 +453,12 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
                 break;
             win_loss = win_correct = 0;
             win_steps = 0;
-            t_window = df_dist_time();
+            t_window = df_clock_seconds();
         }
         if (save && (rc = df_train_checkpoint(st, done, err)) != DF_OK)
             break;
     }
-    *seconds = df_dist_time() - t_start;
+    *seconds = df_clock_seconds() - t_start;
     return rc;
 }
 

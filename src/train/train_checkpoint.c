@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "deepfried/checkpoint.h"
+#include "deepfried/clock.h"
 #include "deepfried/config.h"
 #include "train_state.h"
 
@@ -17,11 +18,11 @@ static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec
                          const df_layer_spec *then, df_error *err)
 {
     if (strcmp(now->name, then->name) != 0)
-        return df_fail(err, DF_EINPUT,
+        return df_fail(err, DF_EINPUT,     /* resume tries the older ones (as before) */
                        "%s: layer '%s' stands where the checkpoint %s has layer '%s'",
                        conf, now->name, ckpt, then->name);
     if (now->type != then->type)
-        return df_fail(err, DF_EINPUT,
+        return df_fail(err, DF_EMISMATCH,
                        "%s: key 'layer %s.type': the checkpoint %s was trained with %s, "
                        "the config says %s", conf, now->name, ckpt,
                        df_layer_type_name(then->type), df_layer_type_name(now->type));
@@ -32,7 +33,7 @@ static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec
         memcpy(&a, (const char *)now + k->offset, sizeof a);
         memcpy(&b, (const char *)then + k->offset, sizeof b);
         if (a != b)
-            return df_fail(err, DF_EINPUT,
+            return df_fail(err, DF_EMISMATCH,
                            "%s: key 'layer %s.%s': the checkpoint %s was trained with %d, "
                            "the config says %d", conf, now->name, k->name, ckpt, b, a);
     }
@@ -56,7 +57,7 @@ static int check_same_model(const df_config *cfg, const char *path, FILE *warn,
     rc = df_config_parse(then, text, path, NULL, 0, 0, err);
     free(text);
     if (rc == DF_OK && then->n_layers != cfg->n_layers)
-        rc = df_fail(err, DF_EINPUT, "%s: the config has %d layers but the checkpoint %s has %d",
+        rc = df_fail(err, DF_EMISMATCH, "%s: the config has %d layers but the checkpoint %s has %d",
                      cfg->path, cfg->n_layers, path, then->n_layers);
     for (int i = 0; rc == DF_OK && i < cfg->n_layers; i++)
         rc = compare_layer(cfg->path, path, &cfg->layers[i], &then->layers[i], err);
@@ -127,7 +128,7 @@ static int try_candidates(train_state *st, char (*paths)[DF_PATH_MAX + 64],
         }
         /* a config that no longer fits is the user's to fix, not a reason
          * to go back to an older checkpoint of the same old model */
-        if (!automatic || strstr(err->msg, ": key 'layer") || strstr(err->msg, "layers but"))
+        if (!automatic || rc == DF_EMISMATCH)
             return rc;
         if (o->warn)
             fprintf(o->warn, "warning: cannot resume from %s: %s%s\n", paths[i], err->msg,
@@ -242,13 +243,13 @@ int df_train_checkpoint(train_state *st, int64_t done, df_error *err)
         gmtime_r(&now, &utc);
         strftime(meta.created, sizeof meta.created, "%Y-%m-%dT%H:%M:%SZ", &utc);
         snprintf(meta.library_version, sizeof meta.library_version, "%s", PACKAGE_VERSION);
-        double t0 = df_dist_time();
+        double t0 = df_clock_seconds();
         rc = df_checkpoint_save(cfg->checkpoint.dir, &st->net, st->solver.momentum, cfg,
                                 &st->metrics, &meta, cfg->checkpoint.keep,
                                 st->last_checkpoint, sizeof st->last_checkpoint, err);
         if (rc == DF_OK && st->log) {
             fprintf(st->log, "step %lld: checkpoint %s (%.0f ms)\n", (long long)done,
-                    st->last_checkpoint, 1e3 * (df_dist_time() - t0));
+                    st->last_checkpoint, 1e3 * (df_clock_seconds() - t0));
             fflush(st->log);
         }
     }
