@@ -1,5 +1,5 @@
 /* Fuzz harness: the checkpoint reader. The input is a checkpoint file,
- * read the way `deepfried eval`/`inspect` do (src/model.c): the stored
+ * read the way `deepfried eval`/`inspect` do (src/train/model.c): the stored
  * config (df_checkpoint_read_config, then df_config_parse), then the
  * tensors (df_checkpoint_load) into a net built here from TINY_CONF, so the
  * load has real shapes to check and permutations to verify. Two nets, one
