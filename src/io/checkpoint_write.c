@@ -164,48 +164,49 @@ static int write_config(writer *w, const df_config *cfg)
     return rc;
 }
 
+/* One array of layer l as <group>/<layer>/<name>: float32, or int32. */
+static int write_layer_array(writer *w, const char *group, const df_layer *l, const char *name,
+                             int rank, const int *dims, int is_int, const void *data,
+                             int deflate)
+{
+    char dpath[256];
+    hsize_t hdims[4];
+    snprintf(dpath, sizeof dpath, "%s/%s/%s", group, l->spec.name, name);
+    ckpt_to_hdims(rank, dims, hdims);
+    return write_dataset(w, dpath, is_int ? H5T_STD_I32LE : H5T_IEEE_F32LE,
+                         is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, rank, hdims, data, deflate);
+}
+
 /* Every tensor of the flat buffer base as <prefix>/<layer>/<tensor>. */
 static int write_tensors(writer *w, const df_net *net, const float *base,
                          const char *prefix)
 {
-    for (int i = 0; i < net->n_layers; i++) {
+    int rc = DF_OK;
+    for (int i = 0; rc == DF_OK && i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        for (int t = 0; t < l->n_tensors; t++) {
-            const df_tensor *x = &l->tensors[t];
-            char dpath[256];
-            hsize_t dims[4];
-            snprintf(dpath, sizeof dpath, "%s/%s/%s", prefix, l->spec.name, x->name);
-            ckpt_to_hdims(x->rank, x->dims, dims);
-            int rc = write_dataset(w, dpath, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x->rank, dims,
-                                   base + x->offset, DF_CKPT_DEFLATE_PARAMS);
-            if (rc)
-                return rc;
-        }
+        for (int t = 0; rc == DF_OK && t < l->n_tensors; t++)
+            rc = write_layer_array(w, prefix, l, l->tensors[t].name, l->tensors[t].rank,
+                                   l->tensors[t].dims, 0, base + l->tensors[t].offset,
+                                   DF_CKPT_DEFLATE_PARAMS);
     }
-    return DF_OK;
+    return rc;
 }
 
 /* Every layer's aux buffers as /fixed/<layer>/<name> (Fastfood's perm, and
- * S, G, B when not adaptive). */
+ * S, G, B when not adaptive); the int32 ones (permutations) compress. */
 static int write_fixed(writer *w, const df_net *net)
 {
-    for (int i = 0; i < net->n_layers; i++) {
+    int rc = DF_OK;
+    for (int i = 0; rc == DF_OK && i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        for (int a = 0; a < l->n_aux; a++) {
+        for (int a = 0; rc == DF_OK && a < l->n_aux; a++) {
             const df_aux *x = &l->aux[a];
-            char dpath[256];
-            hsize_t dims[4];
-            snprintf(dpath, sizeof dpath, "/fixed/%s/%s", l->spec.name, x->name);
-            ckpt_to_hdims(x->rank, x->dims, dims);
             int is_int = x->type == DF_AUX_INT32;
-            int rc = write_dataset(w, dpath, is_int ? H5T_STD_I32LE : H5T_IEEE_F32LE,
-                                   is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, x->rank, dims,
-                                   x->data, is_int ? DF_CKPT_DEFLATE_PERM : DF_CKPT_DEFLATE_PARAMS);
-            if (rc)
-                return rc;
+            rc = write_layer_array(w, "/fixed", l, x->name, x->rank, x->dims, is_int, x->data,
+                                   is_int ? DF_CKPT_DEFLATE_PERM : DF_CKPT_DEFLATE_PARAMS);
         }
     }
-    return DF_OK;
+    return rc;
 }
 
 /* Every random draw is keyed by (seed, step, what it is for), so the seed

@@ -488,12 +488,8 @@ static const df_layer_key conv_keys[] = {
 };
 
 const df_layer_kind df_layer_conv = {
-    .name = "conv",
-    .keys = conv_keys,
-    .setup = conv_setup,
-    .alloc = conv_alloc,
-    .set_threads = conv_set_threads,
+    .name = "conv", .keys = conv_keys,
+    .setup = conv_setup, .alloc = conv_alloc, .set_threads = conv_set_threads,
     .init = df_layer_fill_weight_bias,
-    .forward = conv_forward,
-    .backward = conv_backward,
+    .forward = conv_forward, .backward = conv_backward,
 };

@@ -102,10 +102,7 @@ static const df_layer_key dense_keys[] = {
 };
 
 const df_layer_kind df_layer_dense = {
-    .name = "dense",
-    .keys = dense_keys,
-    .setup = dense_setup,
-    .init = df_layer_fill_weight_bias,
-    .forward = dense_forward_layer,
-    .backward = dense_backward_layer,
+    .name = "dense", .keys = dense_keys,
+    .setup = dense_setup, .init = df_layer_fill_weight_bias,
+    .forward = dense_forward_layer, .backward = dense_backward_layer,
 };

@@ -80,9 +80,7 @@ static void dropout_backward_layer(df_layer *l, const df_layer_ctx *c, float *di
 static const df_layer_key dropout_keys[] = { KEY_PROB("ratio", ratio), KEY_END };
 
 const df_layer_kind df_layer_dropout = {
-    .name = "dropout",
-    .keys = dropout_keys,
+    .name = "dropout", .keys = dropout_keys,
     .alloc = dropout_alloc,
-    .forward = dropout_forward_layer,
-    .backward = dropout_backward_layer,
+    .forward = dropout_forward_layer, .backward = dropout_backward_layer,
 };

@@ -599,12 +599,7 @@ static const df_layer_key ff_keys[] = {
 };
 
 const df_layer_kind df_layer_fastfood = {
-    .name = "fastfood",
-    .keys = ff_keys,
-    .setup = ff_setup,
-    .alloc = ff_alloc,
-    .init = ff_init,
-    .forward = ff_forward,
-    .backward = ff_backward,
-    .describe = ff_describe,
+    .name = "fastfood", .keys = ff_keys,
+    .setup = ff_setup, .alloc = ff_alloc, .init = ff_init,
+    .forward = ff_forward, .backward = ff_backward, .describe = ff_describe,
 };

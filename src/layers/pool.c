@@ -151,11 +151,7 @@ static void maxpool_backward(df_layer *l, const df_layer_ctx *c, float *din, con
 static const df_layer_key maxpool_keys[] = { KEY_KERNEL, KEY_STRIDE, KEY_PAD, KEY_END };
 
 const df_layer_kind df_layer_maxpool = {
-    .name = "maxpool",
-    .keys = maxpool_keys,
-    .finish = maxpool_finish,
-    .setup = maxpool_setup,
-    .alloc = maxpool_alloc,
-    .forward = maxpool_forward,
-    .backward = maxpool_backward,
+    .name = "maxpool", .keys = maxpool_keys, .finish = maxpool_finish,
+    .setup = maxpool_setup, .alloc = maxpool_alloc,
+    .forward = maxpool_forward, .backward = maxpool_backward,
 };

@@ -68,6 +68,5 @@ static void relu_backward_layer(df_layer *l, const df_layer_ctx *c, float *din,
 
 const df_layer_kind df_layer_relu = {
     .name = "relu",
-    .forward = relu_forward_layer,
-    .backward = relu_backward_layer,
+    .forward = relu_forward_layer, .backward = relu_backward_layer,
 };

@@ -63,9 +63,6 @@ static const df_layer_key scale_keys[] = {
 };
 
 const df_layer_kind df_layer_scale = {
-    .name = "scale",
-    .keys = scale_keys,
-    .finish = scale_finish,
-    .forward = scale_forward,
-    .backward = scale_backward,
+    .name = "scale", .keys = scale_keys, .finish = scale_finish,
+    .forward = scale_forward, .backward = scale_backward,
 };

@@ -70,8 +70,6 @@ static void softmax_loss_backward_layer(df_layer *l, const df_layer_ctx *c, floa
 }
 
 const df_layer_kind df_layer_softmax_loss = {
-    .name = "softmax_loss",
-    .is_loss = 1,
-    .forward = softmax_loss_forward_layer,
-    .backward = softmax_loss_backward_layer,
+    .name = "softmax_loss", .is_loss = 1,
+    .forward = softmax_loss_forward_layer, .backward = softmax_loss_backward_layer,
 };
