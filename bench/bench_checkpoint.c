@@ -80,7 +80,7 @@ static int bench_model(const model *m, const char *conf_dir, const char *dir, df
         return df_fail(err, DF_ENOMEM, "out of memory");
     int rc = load_config(m, conf_dir, cfg, err);
     if (rc == DF_OK)
-        rc = df_net_build(&net, cfg, 1, m->in_h, m->in_w, 10, 1, err);
+        rc = df_net_build(&net, cfg->layers, cfg->n_layers, 1, m->in_h, m->in_w, 1, err);
     if (rc) {
         free(cfg);
         return rc;

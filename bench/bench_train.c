@@ -120,7 +120,8 @@ static int trainer_init(trainer *t, const df_config *cfg, const df_dataset *ds,
     t->cfg.run.threads = threads;
     t->data = ds;
     t->dist.size = t->dist.local_size = 1;   /* df_dist_init's plain process */
-    int rc = df_net_build(&t->net, &t->cfg, ds->channels, ds->rows, ds->cols, 0, BATCH, err);
+    int rc = df_net_build(&t->net, t->cfg.layers, t->cfg.n_layers, ds->channels, ds->rows,
+                          ds->cols, BATCH, err);
     if (rc == DF_OK)
         rc = df_solver_init(&t->solver, &t->net, err);
     if (rc == DF_OK) {
@@ -165,7 +166,7 @@ static double train_step(trainer *t)
     df_net_backward(&t->net, t->x, t->y, BATCH, df_reducer_ready, t->reducer);
     df_error ignored;
     df_reducer_finish(t->reducer, &ignored);   /* a world of one: cannot fail */
-    df_solver_step(&t->solver, &t->net, df_solver_lr(cfg, t->step), cfg->solver.momentum,
+    df_solver_step(&t->solver, &t->net, df_solver_lr(&cfg->solver, t->step), cfg->solver.momentum,
                    cfg->solver.weight_decay, 1.0f / (float)BATCH);
     t->step++;
     return loss;

@@ -71,7 +71,7 @@ static void build(const char *text, df_config *cfg, df_net *net, uint64_t seed)
     df_error err;
     if (df_config_parse(cfg, text, "ckpt.conf", NULL, 0, 0, &err))
         fail_msg("%s", err.msg);
-    if (df_net_build(net, cfg, 1, 10, 10, 5, 2, &err))
+    if (df_net_build(net, cfg->layers, cfg->n_layers, 1, 10, 10, 2, &err))
         fail_msg("%s", err.msg);
     df_net_init_params(net, seed);
 }

@@ -46,7 +46,7 @@ static void net_case_make(net_case *c, const char *text)
     if (rc)
         fail_msg("%s", err.msg);
     c->N = 4;
-    rc = df_net_build(&c->net, &c->cfg, 1, 10, 10, 5, c->N, &err);
+    rc = df_net_build(&c->net, c->cfg.layers, c->cfg.n_layers, 1, 10, 10, c->N, &err);
     if (rc)
         fail_msg("%s", err.msg);
     df_net_init_params(&c->net, 7);
@@ -125,6 +125,54 @@ static void check_network_gradient(net_case *c)
                 fail_msg("layer %s tensor %s: gradient error %g", l->spec.name, ts->name, e);
         }
     }
+}
+
+/* The scale layer exists only to show that a layer type is one file in
+ * src/layers/ plus one table entry: the config reader takes its own key,
+ * writes it back, and the net builds, runs and differentiates it without
+ * knowing it. */
+static void a_layer_type_from_its_descriptor_alone_builds_runs_and_differentiates(void **state)
+{
+    (void)state;
+    static const char *conf =
+        "[run]\nname = scale\n"
+        "[data]\ntrain_images = x\ntrain_labels = x\ntest_images = x\ntest_labels = x\n"
+        "[layer conv1]\ntype = conv\noutputs = 2\nkernel = 3\n"
+        "[layer half]\ntype = scale\nfactor = 0.5\n"
+        "[layer same]\ntype = scale\n"
+        "[layer ip]\ntype = dense\noutputs = 5\n"
+        "[layer loss]\ntype = softmax_loss\n";
+    int t = df_layer_kind_find("scale", 5);
+    assert_true(t > DF_LAYER_SOFTMAX_LOSS);
+    assert_string_equal(df_layer_type_name((df_layer_type)t), "scale");
+    net_case c;
+    net_case_make(&c, conf);
+    /* the written config reads back the same, the default included */
+    char *text = df_config_to_text(&c.cfg);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "[layer half]\ntype = scale\nfactor = 0.5\n"));
+    assert_non_null(strstr(text, "[layer same]\ntype = scale\nfactor = 1\n"));
+    df_config back;
+    df_error err;
+    assert_int_equal(df_config_parse(&back, text, "back.conf", NULL, 0, 0, &err), 0);
+    free(text);
+    assert_memory_equal(back.layers[1].opts.bytes, c.cfg.layers[1].opts.bytes,
+                        sizeof back.layers[1].opts);
+    /* a key of its own is checked like any other */
+    const char *bad = "[layer half]\ntype = scale\nfactor = 0\n";
+    assert_int_equal(df_config_parse(&back, bad, "bad.conf", NULL, 0, 0, &err), DF_EINPUT);
+    assert_non_null(strstr(err.msg, "layer half.factor"));
+    assert_int_equal(c.net.layers[1].n_tensors, 0);
+    assert_int_equal(c.net.layers[1].out_size, 2 * 8 * 8);
+    net_loss(&c);
+    const float *in = c.net.acts[1], *half = c.net.acts[2], *same = c.net.acts[3];
+    for (size_t i = 0; i < (size_t)c.N * 2 * 8 * 8; i++) {
+        assert_true(half[i] == 0.5f * in[i]);
+        assert_true(same[i] == half[i]);
+    }
+    /* backward through it reaches conv1's gradient */
+    check_network_gradient(&c);
+    net_case_free(&c);
 }
 
 static void flat_buffer_is_ordered_last_layer_first(void **state)
@@ -210,19 +258,22 @@ static void dropout_masks_follow_the_global_sample_not_the_batch_slot(void **sta
     net_case_free(&half);
 }
 
-static void last_layer_too_narrow_for_classes_is_an_error(void **state)
+/* Whether the labels fit the last layer is the trainer's check
+ * (tests/cli_bad_data.sh); the net checks its own shapes. */
+static void a_shape_that_does_not_fit_names_the_layer(void **state)
 {
     (void)state;
     df_config cfg;
     df_net net;
     df_error err;
     assert_int_equal(df_config_parse(&cfg, small_net_conf, "small.conf", NULL, 0, 0, &err), 0);
-    assert_int_equal(df_net_build(&net, &cfg, 1, 10, 10, 10, 4, &err), DF_EINPUT);
-    assert_non_null(strstr(err.msg, "ip"));
-    assert_non_null(strstr(err.msg, "10 classes"));
     /* a kernel larger than the image names the layer */
-    assert_int_equal(df_net_build(&net, &cfg, 1, 2, 2, 5, 4, &err), DF_EINPUT);
+    assert_int_equal(df_net_build(&net, cfg.layers, cfg.n_layers, 1, 2, 2, 4, &err), DF_EINPUT);
     assert_non_null(strstr(err.msg, "conv1"));
+    /* a network that does not end in its loss */
+    assert_int_equal(df_net_build(&net, cfg.layers, cfg.n_layers - 1, 1, 10, 10, 4, &err),
+                     DF_EINPUT);
+    assert_non_null(strstr(err.msg, "softmax_loss"));
 }
 
 int main(void)
@@ -234,7 +285,8 @@ int main(void)
         cmocka_unit_test(backward_reports_finished_prefixes_in_order),
         cmocka_unit_test(same_seed_gives_same_parameters_and_loss),
         cmocka_unit_test(dropout_masks_follow_the_global_sample_not_the_batch_slot),
-        cmocka_unit_test(last_layer_too_narrow_for_classes_is_an_error),
+        cmocka_unit_test(a_shape_that_does_not_fit_names_the_layer),
+        cmocka_unit_test(a_layer_type_from_its_descriptor_alone_builds_runs_and_differentiates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,33 +21,33 @@ static void lr_policies_follow_caffe(void **state)
     cfg.solver.iterations = 10000;
 
     cfg.solver.lr_policy = DF_LR_FIXED;
-    assert_true(df_solver_lr(&cfg, 5000) == 0.01);
+    assert_true(df_solver_lr(&cfg.solver, 5000) == 0.01);
 
     cfg.solver.lr_policy = DF_LR_INV;
     cfg.solver.gamma = 1e-4;
     cfg.solver.power = 0.75;
-    assert_true(fabs(df_solver_lr(&cfg, 0) - 0.01) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 0) - 0.01) < 1e-12);
     /* Caffe LeNet at iteration 10000: 0.01 * 2^-0.75 */
-    assert_true(fabs(df_solver_lr(&cfg, 10000) - 0.01 * pow(2.0, -0.75)) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 10000) - 0.01 * pow(2.0, -0.75)) < 1e-12);
 
     cfg.solver.lr_policy = DF_LR_STEP;
     cfg.solver.gamma = 0.1;
     cfg.solver.stepsize = 3000;
-    assert_true(fabs(df_solver_lr(&cfg, 2999) - 0.01) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 3000) - 0.001) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 9000) - 0.00001) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 2999) - 0.01) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 3000) - 0.001) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 9000) - 0.00001) < 1e-12);
 
     cfg.solver.lr_policy = DF_LR_COSINE;
     cfg.solver.min_lr = 0.001;
-    assert_true(fabs(df_solver_lr(&cfg, 0) - 0.01) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 5000) - 0.0055) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 10000) - 0.001) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 0) - 0.01) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 5000) - 0.0055) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 10000) - 0.001) < 1e-12);
 
     cfg.solver.lr_policy = DF_LR_FIXED;
     cfg.solver.warmup = 100;
-    assert_true(fabs(df_solver_lr(&cfg, 0) - 0.0001) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 49) - 0.005) < 1e-12);
-    assert_true(fabs(df_solver_lr(&cfg, 100) - 0.01) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 0) - 0.0001) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 49) - 0.005) < 1e-12);
+    assert_true(fabs(df_solver_lr(&cfg.solver, 100) - 0.01) < 1e-12);
 }
 
 static void sgd_step_applies_momentum_decay_and_multipliers(void **state)

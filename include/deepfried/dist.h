@@ -22,9 +22,6 @@ typedef struct df_dist {
  * the identity. */
 int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err);
 void df_dist_finalize(df_dist *d);
-/* End the whole job now with this status (a rank that cannot go on). */
-void df_dist_abort(df_dist *d, int status);
-
 /* Rank 0's buffer to everyone. */
 int df_dist_bcast_floats(df_dist *d, float *buf, size_t n, df_error *err);
 int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err);
@@ -53,8 +50,5 @@ int df_reducer_finish(df_reducer *r, df_error *err);
  * finish spent waiting (communication backward did not hide). */
 uint64_t df_reducer_bytes(const df_reducer *r);
 double df_reducer_wait_seconds(const df_reducer *r);
-
-/* Monotonic wall clock in seconds. */
-double df_dist_time(void);
 
 #endif

@@ -12,7 +12,10 @@ enum {
     DF_ESYS = 3,    /* I/O or operating-system failure (disk full, ...) */
     DF_ENOMEM = 4,  /* allocation failed */
     DF_ENUMERIC = 5,/* NaN/Inf loss or similar numeric breakdown */
-    DF_ESTOPPED = 6 /* stopped on a signal after saving a checkpoint */
+    DF_ESTOPPED = 6,/* stopped on a signal after saving a checkpoint */
+    DF_EMISMATCH = 7/* bad input of one kind: the config no longer describes
+                       the model a checkpoint holds (a layer's type or shape
+                       changed); resume does not fall back past it */
 };
 
 typedef struct df_error {

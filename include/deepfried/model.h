@@ -37,6 +37,12 @@ int df_model_read_config(df_config *cfg, const char *path,
                          const char *const *overrides, int n_overrides,
                          int for_training, df_ckpt_meta *meta, df_error *err);
 
+/* The input shape (C, H, W) from the header of cfg's test images, or
+ * MNIST's 1x28x28 when they cannot be read: note (may be NULL) then says
+ * why ("input shape assumed 1x28x28: ..."), else is "". */
+void df_model_input_shape(const df_config *cfg, int *c, int *h, int *w, char *note,
+                          size_t note_size);
+
 /* Open path: read and override its config, build the net for batches of
  * up to max_batch from the input shape of the config's test images (or
  * 1x28x28 when they cannot be read: *shape_note says why, may be NULL),

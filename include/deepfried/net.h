@@ -9,49 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deepfried/config.h"
 #include "deepfried/error.h"
-#include "deepfried/fastfood.h"
-#include "deepfried/layers.h"
-
-#define DF_MAX_TENSORS 3
-
-/* One named trainable tensor: a view into the flat buffers. */
-typedef struct df_tensor {
-    char name[8];           /* "weight", "bias", "S", "G", "B" */
-    int rank;               /* number of dims used */
-    int dims[4];            /* natural shape, e.g. conv weight (OC,C,K,K) */
-    size_t offset, count;   /* floats into net->params / net->grads */
-    float lr_mult, decay_mult;
-} df_tensor;
-
-typedef struct df_layer {
-    df_layer_spec spec;
-    int index;                      /* position in the network */
-    int in_c, in_h, in_w;           /* per-sample input shape */
-    int out_c, out_h, out_w;        /* per-sample output shape */
-    size_t in_size, out_size;       /* floats per sample */
-    union {
-        df_conv_shape conv;
-        df_pool_shape pool;
-        df_fastfood_shape ff;
-        struct { int D, M; } dense;
-    } shape;
-    int n_tensors;
-    df_tensor tensors[DF_MAX_TENSORS];
-    size_t param_offset, param_count;   /* this layer's slice */
-
-    /* fastfood: the permutation, and S|G|B storage when not adaptive */
-    int32_t *perm;
-    float *fixed;
-    /* per-batch scratch */
-    float *work;                    /* conv: im2col; fastfood: workspace */
-    int32_t *argmax;                /* maxpool */
-    float *mask[3];                 /* dropout masks (fastfood: in, perm, scale) */
-    int mask_active;                /* forward applied the masks (train pass) */
-    double seconds_forward;         /* accumulated when net->profile is set */
-    double seconds_backward;
-} df_layer;
+#include "deepfried/layer_kind.h"
 
 typedef struct df_net {
     int n_layers;
@@ -67,23 +26,16 @@ typedef struct df_net {
     int threads;                    /* threads the layers use (1 after build) */
 } df_net;
 
-/* What a forward pass needs to know besides the data. */
-typedef struct df_pass {
-    int train;              /* 1: dropout on */
-    uint64_t seed;
-    int64_t step;
-    int64_t first_sample;   /* position in the global batch of sample 0 */
-} df_pass;
-
 /* Called by backward each time gradients [0, ready) are final. */
 typedef void (*df_grads_ready_fn)(void *ctx, size_t ready);
 
-/* Build from cfg for inputs (in_c, in_h, in_w) and n_classes labels, for
- * batches of up to max_batch. Errors (shape that does not fit, wrong output
- * width of the last dense layer, ...) name the layer. Parameters are
- * zero until df_net_init_params. */
-int df_net_build(df_net *net, const df_config *cfg, int in_c, int in_h,
-                 int in_w, int n_classes, int max_batch, df_error *err);
+/* Build the n_layers layers of specs (a config's layers) for inputs
+ * (in_c, in_h, in_w), for batches of up to max_batch. Errors (a shape that
+ * does not fit, ...) name the layer. Parameters are zero until
+ * df_net_init_params. Whether the labels fit the last layer is the
+ * caller's to check against net->n_classes. */
+int df_net_build(df_net *net, const df_layer_spec *specs, int n_layers, int in_c,
+                 int in_h, int in_w, int max_batch, df_error *err);
 void df_net_free(df_net *net);
 
 /* Let the layers use `threads` threads (convolutions, pooling, dense; see
@@ -91,8 +43,8 @@ void df_net_free(df_net *net);
  * keeps the BLAS single-threaded. DF_ENOMEM on failure (net unchanged). */
 int df_net_set_threads(df_net *net, int threads, df_error *err);
 
-/* Caffe fills (xavier / gaussian, zero biases) and Fastfood init, each
- * tensor from its own counter-based key (seed, layer, tensor). */
+/* Every layer's init (Caffe fills, Fastfood's draws), each tensor from its
+ * own counter-based key (seed, layer, tensor). */
 void df_net_init_params(df_net *net, uint64_t seed);
 
 /* x (N, in_c, in_h, in_w) -> probabilities in net->acts[n_layers];

@@ -3,11 +3,13 @@
  * time goes. One input channel (LeNet's conv1) is computed directly in
  * forward. docs/performance.md has the figures behind each choice. */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deepfried/layers.h"
-#include "../parallel.h"
-#include "../per_cpu.h"
+#include "layers/common.h"
+#include "core/parallel.h"
+#include "core/per_cpu.h"
 
 /* Samples per GEMM. A BLAS picks kernels and blocking by matrix shape,
  * so one GEMM over a whole batch of 64 and two over halves of 32 round
@@ -172,8 +174,8 @@ static void col2im(float *din, const float *col, size_t ld, const df_conv_shape 
 
 /* dout (N,OC,OHW) -> dbias (OC) (+=) the sum over samples and positions,
  * for each channel one running sum in sample-then-position order. Such a
- * chain waits on every add's latency (0.6 ms of LeNet's conv1 backward at
- * batch 64), so four channels' chains run side by side; each still adds
+ * chain waits on every add's latency (docs/performance.md, "Figures behind
+ * code comments"), so four channels' chains run side by side; each still adds
  * in the same order, so the sums are those of the plain loop. (Partial
  * sums per vector lane were as fast and as valid, but the rounding they
  * change moves which ReLU or max-pool kinks flip in the 30 steps of
@@ -212,8 +214,8 @@ static void bias_grad(float *restrict dbias, const float *restrict dout, int N, 
  * dimension is too short for it to run well, and im2col writes K*K copies
  * of every input pixel. Computed directly instead, each output row as
  * 8-float vectors, four output channels at a time so one input load
- * serves four products: 0.55 ms against 0.86 ms for im2col + GEMM at
- * batch 64. Per sample, so no sample's result depends on the others in
+ * serves four products, which beat im2col + GEMM (docs/performance.md,
+ * "Figures behind code comments"). Per sample, so no sample's result depends on the others in
  * the batch. */
 static int direct_one_channel(const df_conv_shape *s)
 {
@@ -367,8 +369,8 @@ static void backward_chunk(float *din, float *dweight, const float *dout, const 
      * a split over ranks changes only where the running sum restarts: with
      * 8-sample GEMMs here, P = 4 drifted 1.1e-5 from P = 1 in 30 steps
      * (a ReLU/pool kink flipped), per sample it stays at 3e-8. (Computed
-     * directly for one input channel, as forward is, it took longer than
-     * these GEMMs: 0.66 against 0.57 ms for LeNet's conv1.) */
+     * directly for one input channel, as forward is, it was slower than
+     * these GEMMs: docs/performance.md, "Figures behind code comments".) */
     for (int j = 0; j < chunk; j++) {
         size_t at = (size_t)j * ohw;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->OC, ckk, ohw, 1.0f,
@@ -426,3 +428,68 @@ void df_conv_backward(float *din, float *dweight, float *dbias,
             dweight[i] += dw[i];
     }
 }
+
+/* ---- the layer type ---- */
+
+static int conv_setup(df_layer *l, df_error *err)
+{
+    const df_layer_spec *sp = &l->spec;
+    df_conv_shape *s = &l->shape.conv;
+    if (df_conv_shape_init(s, l->in_c, l->in_h, l->in_w, sp->outputs, sp->kernel, sp->stride,
+                           sp->pad) != 0)
+        return df_layer_shape_error(err, l, "kernel does not fit");
+    l->out_c = s->OC;
+    l->out_h = s->OH;
+    l->out_w = s->OW;
+    int wd[4] = {s->OC, s->C, s->K, s->K}, bd[1] = {s->OC};
+    df_layer_add_tensor(l, "weight", 4, wd, sp->lr_mult, sp->decay_mult);
+    df_layer_add_tensor(l, "bias", 1, bd, sp->bias_lr_mult, sp->bias_decay_mult);
+    return DF_OK;
+}
+
+static int conv_alloc(df_layer *l, int max_batch, df_error *err)
+{
+    l->work = df_calloc(df_conv_work_size(&l->shape.conv, max_batch, 1), sizeof(float), err);
+    return l->work ? DF_OK : err->code;
+}
+
+/* the patches are per thread; every other layer splits buffers it has */
+static int conv_set_threads(df_layer *l, int max_batch, int threads, df_error *err)
+{
+    float *work = df_calloc(df_conv_work_size(&l->shape.conv, max_batch, threads),
+                            sizeof(float), err);
+    if (!work)
+        return err->code;
+    free(l->work);
+    l->work = work;
+    return DF_OK;
+}
+
+static double conv_forward(df_layer *l, const df_layer_ctx *c, const float *in, float *out,
+                           int N)
+{
+    df_conv_forward(out, in, c->params + l->tensors[0].offset, c->params + l->tensors[1].offset,
+                    &l->shape.conv, N, l->work, c->threads);
+    return 0.0;
+}
+
+static void conv_backward(df_layer *l, const df_layer_ctx *c, float *din, const float *dout,
+                          const float *in, const float *out, int N)
+{
+    (void)out;
+    df_conv_backward(din, c->grads + l->tensors[0].offset, c->grads + l->tensors[1].offset,
+                     dout, in, c->params + l->tensors[0].offset, &l->shape.conv, N, l->work,
+                     c->threads);
+}
+
+static const df_layer_key conv_keys[] = {
+    KEY_OUTPUTS, KEY_KERNEL, KEY_STRIDE, KEY_PAD, KEY_WEIGHT_FILLER, KEY_WEIGHT_STD,
+    KEY_LR_MULT, KEY_BIAS_LR_MULT, KEY_DECAY_MULT, KEY_BIAS_DECAY_MULT, KEY_END
+};
+
+const df_layer_kind df_layer_conv = {
+    .name = "conv", .keys = conv_keys,
+    .setup = conv_setup, .alloc = conv_alloc, .set_threads = conv_set_threads,
+    .init = df_layer_fill_weight_bias,
+    .forward = conv_forward, .backward = conv_backward,
+};

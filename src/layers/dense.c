@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "deepfried/layers.h"
-#include "../parallel.h"
+#include "layers/common.h"
+#include "core/parallel.h"
 
 /* in (N,D), weight (M,D), bias (M) or NULL -> out (N,M) = in W^T (+ bias);
  * threads take contiguous blocks of samples */
@@ -56,3 +57,52 @@ void df_dense_backward(float *din, float *dweight, float *dbias,
                         dout + (size_t)lo * M, M, weight, D, 0.0f, din + (size_t)lo * D, D);
     }
 }
+
+/* ---- the layer type ---- */
+
+static int dense_setup(df_layer *l, df_error *err)
+{
+    const df_layer_spec *sp = &l->spec;
+    size_t in_flat = (size_t)l->in_c * l->in_h * l->in_w;
+    if (in_flat > (1u << 24))
+        return df_layer_shape_error(err, l, "input wider than 2^24");
+    l->shape.dense.D = (int)in_flat;
+    l->shape.dense.M = sp->outputs;
+    l->out_c = sp->outputs;
+    l->out_h = l->out_w = 1;
+    int wd[2] = {sp->outputs, (int)in_flat}, bd[1] = {sp->outputs};
+    df_layer_add_tensor(l, "weight", 2, wd, sp->lr_mult, sp->decay_mult);
+    if (sp->bias)
+        df_layer_add_tensor(l, "bias", 1, bd, sp->bias_lr_mult, sp->bias_decay_mult);
+    return DF_OK;
+}
+
+static double dense_forward_layer(df_layer *l, const df_layer_ctx *c, const float *in,
+                                  float *out, int N)
+{
+    df_dense_forward(out, in, c->params + l->tensors[0].offset,
+                     l->n_tensors > 1 ? c->params + l->tensors[1].offset : NULL, N,
+                     l->shape.dense.D, l->shape.dense.M, c->threads);
+    return 0.0;
+}
+
+static void dense_backward_layer(df_layer *l, const df_layer_ctx *c, float *din,
+                                 const float *dout, const float *in, const float *out, int N)
+{
+    (void)out;
+    df_dense_backward(din, c->grads + l->tensors[0].offset,
+                      l->n_tensors > 1 ? c->grads + l->tensors[1].offset : NULL, dout, in,
+                      c->params + l->tensors[0].offset, N, l->shape.dense.D, l->shape.dense.M,
+                      c->threads);
+}
+
+static const df_layer_key dense_keys[] = {
+    KEY_OUTPUTS, KEY_WEIGHT_FILLER, KEY_WEIGHT_STD, KEY_BOOL("bias", bias, DF_KEY_MODEL),
+    KEY_LR_MULT, KEY_BIAS_LR_MULT, KEY_DECAY_MULT, KEY_BIAS_DECAY_MULT, KEY_END
+};
+
+const df_layer_kind df_layer_dense = {
+    .name = "dense", .keys = dense_keys,
+    .setup = dense_setup, .init = df_layer_fill_weight_bias,
+    .forward = dense_forward_layer, .backward = dense_backward_layer,
+};

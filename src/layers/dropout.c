@@ -2,6 +2,9 @@
  * eval-time forward is the identity. */
 #include "deepfried/layers.h"
 #include "deepfried/rng.h"
+#include "layers/common.h"
+
+#include <string.h>
 
 /* -> mask (N, per_sample) of 0 or 1/(1-p); each sample's stream is keyed by
  * its global index, so the mask is the same on whichever rank holds it */
@@ -35,3 +38,49 @@ void df_dropout_backward(float *din, const float *dout, const float *mask, size_
     for (size_t i = 0; i < n; i++)
         din[i] = dout[i] * mask[i];
 }
+
+/* ---- the layer type ---- */
+
+static int dropout_alloc(df_layer *l, int max_batch, df_error *err)
+{
+    l->mask[0] = df_calloc((size_t)max_batch * l->in_size, sizeof(float), err);
+    return l->mask[0] ? DF_OK : err->code;
+}
+
+/* at test time (and with ratio 0) the identity */
+static double dropout_forward_layer(df_layer *l, const df_layer_ctx *c, const float *in,
+                                    float *out, int N)
+{
+    const df_pass *pass = c->pass;
+    size_t n_out = (size_t)N * l->out_size;
+    l->mask_active = pass->train && l->spec.ratio > 0.0f;
+    if (l->mask_active) {
+        df_dropout_mask(l->mask[0], N, l->in_size, l->spec.ratio, pass->seed, pass->step,
+                        pass->first_sample, df_layer_point_id(l, 0));
+        df_dropout_forward(out, in, l->mask[0], n_out);
+    } else {
+        memcpy(out, in, sizeof(float) * n_out);
+    }
+    return 0.0;
+}
+
+static void dropout_backward_layer(df_layer *l, const df_layer_ctx *c, float *din,
+                                   const float *dout, const float *in, const float *out, int N)
+{
+    (void)c, (void)in, (void)out;
+    size_t n_in = (size_t)N * l->in_size;
+    if (!din)
+        return;
+    if (l->mask_active)
+        df_dropout_backward(din, dout, l->mask[0], n_in);
+    else
+        memcpy(din, dout, sizeof(float) * n_in);
+}
+
+static const df_layer_key dropout_keys[] = { KEY_PROB("ratio", ratio), KEY_END };
+
+const df_layer_kind df_layer_dropout = {
+    .name = "dropout", .keys = dropout_keys,
+    .alloc = dropout_alloc,
+    .forward = dropout_forward_layer, .backward = dropout_backward_layer,
+};

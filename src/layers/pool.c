@@ -1,8 +1,10 @@
 /* Max pooling with Caffe's geometry, so nets ported from Caffe (LeNet's
  * 2x2/2, AlexNet's overlapping 3x3/2) keep their layer sizes. */
+#include <stdio.h>
 #include <string.h>
 
 #include "deepfried/layers.h"
+#include "layers/common.h"
 
 /* Caffe rounds the output size up, so a partial window at the far edge still
  * yields an output; with padding it drops a last window that would start in
@@ -97,3 +99,59 @@ void df_maxpool_backward(float *din, const float *dout, const int32_t *argmax,
             din_n[arg_n[o]] += dout_n[o];
     }
 }
+
+/* ---- the layer type ---- */
+
+/* Caffe: non-overlapping windows unless told otherwise. */
+static int maxpool_finish(df_layer_spec *s, df_key_given_fn given, const void *ctx,
+                          const char **key, char *why, size_t cap)
+{
+    if (!given(ctx, "stride"))
+        s->stride = s->kernel;
+    if (s->pad >= s->kernel) {
+        *key = "pad";
+        snprintf(why, cap, "must be less than kernel (%d) for maxpool", s->kernel);
+        return DF_EINPUT;
+    }
+    return DF_OK;
+}
+
+static int maxpool_setup(df_layer *l, df_error *err)
+{
+    const df_layer_spec *sp = &l->spec;
+    df_pool_shape *s = &l->shape.pool;
+    if (df_pool_shape_init(s, l->in_c, l->in_h, l->in_w, sp->kernel, sp->stride, sp->pad) != 0)
+        return df_layer_shape_error(err, l, "window does not fit");
+    l->out_h = s->OH;
+    l->out_w = s->OW;
+    return DF_OK;
+}
+
+static int maxpool_alloc(df_layer *l, int max_batch, df_error *err)
+{
+    l->argmax = df_calloc((size_t)max_batch * l->out_size, sizeof(int32_t), err);
+    return l->argmax ? DF_OK : err->code;
+}
+
+static double maxpool_forward(df_layer *l, const df_layer_ctx *c, const float *in, float *out,
+                              int N)
+{
+    df_maxpool_forward(out, l->argmax, in, &l->shape.pool, N, c->threads);
+    return 0.0;
+}
+
+static void maxpool_backward(df_layer *l, const df_layer_ctx *c, float *din, const float *dout,
+                             const float *in, const float *out, int N)
+{
+    (void)in, (void)out;
+    if (din)
+        df_maxpool_backward(din, dout, l->argmax, &l->shape.pool, N, c->threads);
+}
+
+static const df_layer_key maxpool_keys[] = { KEY_KERNEL, KEY_STRIDE, KEY_PAD, KEY_END };
+
+const df_layer_kind df_layer_maxpool = {
+    .name = "maxpool", .keys = maxpool_keys, .finish = maxpool_finish,
+    .setup = maxpool_setup, .alloc = maxpool_alloc,
+    .forward = maxpool_forward, .backward = maxpool_backward,
+};

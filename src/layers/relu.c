@@ -1,11 +1,12 @@
 /* Rectified linear unit. Branch-free: a ReLU's sign test on trained
- * features is a coin flip for the branch predictor, and the branchy scalar
- * loop cost 4.6 ns per float (0.3 ms per forward on LeNet's 64 x 1024
- * Fastfood features, measured). Each is compiled per CPU (per_cpu.h). */
+ * features is a coin flip for the branch predictor, which made the
+ * branchy scalar loop slow (docs/performance.md, "Figures behind code
+ * comments"). Each is compiled per CPU (per_cpu.h). */
 #include <stdint.h>
 
 #include "deepfried/layers.h"
-#include "../per_cpu.h"
+#include "layers/common.h"
+#include "core/per_cpu.h"
 
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
@@ -46,3 +47,26 @@ PER_CPU void df_relu_backward(float *din, const float *dout, const float *out, s
     for (; i < n; i++)
         din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
+
+/* ---- the layer type ---- */
+
+static double relu_forward_layer(df_layer *l, const df_layer_ctx *c, const float *in, float *out,
+                                 int N)
+{
+    (void)c;
+    df_relu_forward(out, in, (size_t)N * l->out_size);
+    return 0.0;
+}
+
+static void relu_backward_layer(df_layer *l, const df_layer_ctx *c, float *din,
+                                const float *dout, const float *in, const float *out, int N)
+{
+    (void)c, (void)in;
+    if (din)
+        df_relu_backward(din, dout, out, (size_t)N * l->in_size);
+}
+
+const df_layer_kind df_layer_relu = {
+    .name = "relu",
+    .forward = relu_forward_layer, .backward = relu_backward_layer,
+};

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "deepfried/layers.h"
+#include "layers/common.h"
 
 /* logits (N,C), labels (N) -> probs (N,C); returns sum_n -log p[n][label[n]].
  * Log-sum-exp in double after subtracting the row max, so large logits
@@ -46,3 +47,29 @@ void df_softmax_loss_backward(float *dlogits, const float *probs,
         dlogits[(size_t)n * C + labels[n]] -= 1.0f;
     }
 }
+
+/* ---- the layer type ---- */
+
+static double softmax_loss_forward_layer(df_layer *l, const df_layer_ctx *c, const float *in,
+                                         float *out, int N)
+{
+    int correct = 0;
+    double loss = df_softmax_loss_forward(out, &correct, in, c->labels, N, (int)l->in_size);
+    if (c->n_correct)
+        *c->n_correct = correct;
+    return loss;
+}
+
+static void softmax_loss_backward_layer(df_layer *l, const df_layer_ctx *c, float *din,
+                                        const float *dout, const float *in, const float *out,
+                                        int N)
+{
+    (void)dout, (void)in;
+    if (din)
+        df_softmax_loss_backward(din, out, c->labels, N, (int)l->in_size);
+}
+
+const df_layer_kind df_layer_softmax_loss = {
+    .name = "softmax_loss", .is_loss = 1,
+    .forward = softmax_loss_forward_layer, .backward = softmax_loss_backward_layer,
+};

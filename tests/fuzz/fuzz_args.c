@@ -1,4 +1,4 @@
-/* Fuzz harness: the command line (src/cli_args.c), as main.c calls it.
+/* Fuzz harness: the command line (src/cli/cli_args.c), as main.c calls it.
  * Byte 0 of the input: bit 0 set = train's options (--quiet, --profile,
  * --dump-params, --resume) are admitted, as for `deepfried train`; bit 1
  * set = the first word is the DEEPFRIED_INJECT_NAN value instead of an

@@ -1,5 +1,5 @@
 /* Fuzz harness: the checkpoint reader. The input is a checkpoint file,
- * read the way `deepfried eval`/`inspect` do (src/model.c): the stored
+ * read the way `deepfried eval`/`inspect` do (src/train/model.c): the stored
  * config (df_checkpoint_read_config, then df_config_parse), then the
  * tensors (df_checkpoint_load) into a net built here from TINY_CONF, so the
  * load has real shapes to check and permutations to verify. Two nets, one
@@ -67,7 +67,7 @@ static void tiny_build(tiny *t, const char *text)
     static df_config cfg;
     df_error err;
     FUZZ_CHECK(df_config_parse(&cfg, text, "tiny.conf", NULL, 0, 0, &err) == 0, "%s", err.msg);
-    FUZZ_CHECK(df_net_build(&t->net, &cfg, 1, 28, 28, 10, 1, &err) == 0, "%s", err.msg);
+    FUZZ_CHECK(df_net_build(&t->net, cfg.layers, cfg.n_layers, 1, 28, 28, 1, &err) == 0, "%s", err.msg);
     df_net_init_params(&t->net, 3);
     t->momentum = calloc(t->net.n_params, sizeof(float));
     t->saved = calloc(2 * t->net.n_params, sizeof(float));

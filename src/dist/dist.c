@@ -1,5 +1,6 @@
 /* The only file that calls MPI. */
 #include "deepfried/dist.h"
+#include "deepfried/clock.h"
 
 #include <mpi.h>
 #include <stdint.h>
@@ -63,13 +64,6 @@ void df_dist_finalize(df_dist *d)
     }
 }
 
-void df_dist_abort(df_dist *d, int status)
-{
-    if (d->mpi)
-        MPI_Abort(MPI_COMM_WORLD, status);
-    exit(status);
-}
-
 int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err)
 {
     if (!d->mpi)
@@ -108,13 +102,6 @@ int df_dist_all_equal_u64(df_dist *d, uint64_t v)
     MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
     return lo == hi;
-}
-
-double df_dist_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- bucketed gradient allreduce ---- */
@@ -262,9 +249,9 @@ int df_reducer_finish(df_reducer *r, df_error *err)
 {
     if (r->started < r->n)
         start_range(r, r->n);
-    double t0 = df_dist_time();
+    double t0 = df_clock_seconds();
     int rc = r->mpi ? MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
-    r->wait_seconds = df_dist_time() - t0;
+    r->wait_seconds = df_clock_seconds() - t0;
     if (r->error != MPI_SUCCESS)
         return mpi_fail(err, r->error, "gradient allreduce");
     if (rc != MPI_SUCCESS)

@@ -36,18 +36,18 @@ int df_is_checkpoint_file(const char *path)
             memcmp(head + DF_CKPT_HEADER_BYTES, hdf5_signature, sizeof hdf5_signature) == 0);
 }
 
-/* The input shape from the test images' header, else MNIST's. */
-static void input_shape(df_model *m, char *note, size_t note_size)
+void df_model_input_shape(const df_config *cfg, int *c, int *h, int *w, char *note,
+                          size_t note_size)
 {
     df_dataset ds;
     df_error why;
-    m->in_c = 1;
-    m->in_h = m->in_w = 28;
-    if (df_dataset_load_idx(&ds, m->cfg.data.test_images, m->cfg.data.test_labels,
+    *c = 1;
+    *h = *w = 28;
+    if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
                             DF_IDX_MAX_CLASSES, &why) == DF_OK) {
-        m->in_c = ds.channels;
-        m->in_h = ds.rows;
-        m->in_w = ds.cols;
+        *c = ds.channels;
+        *h = ds.rows;
+        *w = ds.cols;
         df_dataset_free(&ds);
         if (note)
             note[0] = '\0';
@@ -101,8 +101,9 @@ int df_model_open(df_model *m, const char *path, const char *const *overrides,
     int rc = df_model_read_config(&m->cfg, path, overrides, n_overrides, 0, &m->meta, err);
     if (rc)
         return rc;
-    input_shape(m, shape_note, note_size);
-    rc = df_net_build(&m->net, &m->cfg, m->in_c, m->in_h, m->in_w, 0, max_batch, err);
+    df_model_input_shape(&m->cfg, &m->in_c, &m->in_h, &m->in_w, shape_note, note_size);
+    rc = df_net_build(&m->net, m->cfg.layers, m->cfg.n_layers, m->in_c, m->in_h, m->in_w,
+                      max_batch, err);
     if (rc)
         return rc;
     rc = df_checkpoint_load(path, &m->net, NULL, &m->metrics, &m->meta, err);

@@ -216,8 +216,8 @@ static const df_tensor *find_tensor(const df_layer *l, const char *name)
     return NULL;
 }
 
-/* Every tensor (and Fastfood's fixed state) of layer `from` into `to`:
- * the same layer, so the same shapes. */
+/* Every tensor and aux buffer of layer `from` into `to`: the same layer,
+ * so the same shapes. */
 static void copy_layer(df_net *dst, const df_layer *to, const df_net *src,
                        const df_layer *from)
 {
@@ -225,12 +225,8 @@ static void copy_layer(df_net *dst, const df_layer *to, const df_net *src,
         const df_tensor *a = &to->tensors[t], *b = find_tensor(from, a->name);
         memcpy(dst->params + a->offset, src->params + b->offset, a->count * sizeof(float));
     }
-    if (to->spec.type == DF_LAYER_FASTFOOD) {
-        size_t kd = (size_t)to->shape.ff.k * to->shape.ff.d;
-        memcpy(to->perm, from->perm, kd * sizeof(int32_t));
-        if (to->fixed)
-            memcpy(to->fixed, from->fixed, 3 * kd * sizeof(float));
-    }
+    for (int a = 0; a < to->n_aux; a++)
+        memcpy(to->aux[a].data, from->aux[a].data, to->aux[a].count * 4);
 }
 
 /* Factor the target's weight into the two new layers; copy the rest. */
@@ -324,7 +320,8 @@ int df_compress(const char *ckpt, const char *out, const df_compress_opts *opts,
         rc = compressed_config(&src->cfg, idx, opts->rank, out, cfg, rep, err);
     }
     if (!rc)
-        rc = df_net_build(net, cfg, src->in_c, src->in_h, src->in_w, 0, 1, err);
+        rc = df_net_build(net, cfg->layers, cfg->n_layers, src->in_c, src->in_h, src->in_w, 1,
+                          err);
     if (!rc) {
         rc = fill_params(net, &src->net, idx, opts->rank, rep, err);
         if (!rc)

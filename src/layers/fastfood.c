@@ -12,11 +12,14 @@
 #include "deepfried/fastfood.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deepfried/fwht.h"
 #include "deepfried/rng.h"
-#include "per_cpu.h"
+#include "core/per_cpu.h"
+#include "layers/common.h"
 
 #define FF_MAX_FEATURES (1 << 24)
 
@@ -427,3 +430,176 @@ void df_fastfood_backward(float *din, float *dS, float *dG, float *dB,
             mul_inplace(ib, m_in + (size_t)b * d_in, d_in);
     }
 }
+
+/* ---- the layer type ---- */
+
+/* Each block of perm must be a permutation of 0..d-1: the forward pass
+ * indexes with it, so a damaged one would read out of bounds. */
+static int df_fastfood_check_perm(const df_aux *a, const void *data, char *why, size_t cap)
+{
+    const int32_t *perm = data;
+    const int k = a->dims[0], d = a->dims[1];
+    int32_t *seen = malloc((size_t)(d > 0 ? d : 1) * sizeof *seen);
+    if (!seen) {
+        snprintf(why, cap, "out of memory checking the permutation");
+        return DF_ENOMEM;
+    }
+    for (int i = 0; i < d; i++)
+        seen[i] = -1;
+    int rc = DF_OK;
+    for (int j = 0; rc == DF_OK && j < k; j++) {
+        const int32_t *p = perm + (size_t)j * d;
+        for (int i = 0; i < d; i++) {
+            if (p[i] < 0 || p[i] >= d || seen[p[i]] == j) {
+                snprintf(why, cap, "block %d is not a permutation of 0..%d (value %d at position "
+                         "%d %s)", j, d - 1, p[i], i,
+                         p[i] < 0 || p[i] >= d ? "is out of range" : "repeats");
+                rc = DF_EINPUT;
+                break;
+            }
+            seen[p[i]] = j;
+        }
+    }
+    free(seen);
+    return rc;
+}
+
+static int ff_setup(df_layer *l, df_error *err)
+{
+    const df_layer_spec *sp = &l->spec;
+    df_fastfood_shape *s = &l->shape.ff;
+    size_t in_flat = (size_t)l->in_c * l->in_h * l->in_w;
+    if (in_flat > (1u << 24))
+        return df_layer_shape_error(err, l, "input wider than 2^24");
+    int rc = df_fastfood_shape_init(s, (int)in_flat, sp->features, err);
+    if (rc)
+        return rc;
+    l->out_c = sp->features;
+    l->out_h = l->out_w = 1;
+    int dims[2] = {s->k, s->d};
+    if (sp->adaptive) {
+        df_layer_add_tensor(l, "S", 2, dims, sp->lr_mult, sp->decay_mult);
+        df_layer_add_tensor(l, "G", 2, dims, sp->lr_mult, sp->decay_mult);
+        df_layer_add_tensor(l, "B", 2, dims, sp->lr_mult, sp->decay_mult);
+    }
+    /* Pi is never trained; neither are S, G, B when fixed */
+    df_aux *perm = df_layer_add_aux(l, "perm", "permutation", DF_AUX_INT32, 2, dims);
+    perm->check = df_fastfood_check_perm;
+    if (!sp->adaptive) {
+        df_layer_add_aux(l, "S", "fixed tensor S", DF_AUX_FLOAT32, 2, dims);
+        df_layer_add_aux(l, "G", "fixed tensor G", DF_AUX_FLOAT32, 2, dims);
+        df_layer_add_aux(l, "B", "fixed tensor B", DF_AUX_FLOAT32, 2, dims);
+    }
+    return DF_OK;
+}
+
+static int ff_alloc(df_layer *l, int max_batch, df_error *err)
+{
+    const df_fastfood_shape *s = &l->shape.ff;
+    size_t N = (size_t)max_batch, kd = (size_t)s->k * s->d;
+    l->work = df_calloc(N, df_fastfood_ws_size(s) * sizeof(float), err);
+    l->perm = df_calloc(kd, sizeof(int32_t), err);
+    l->mask[0] = df_calloc(N * (size_t)s->d_in, sizeof(float), err);
+    l->mask[1] = df_calloc(N * kd, sizeof(float), err);
+    l->mask[2] = df_calloc(N * (size_t)s->n, sizeof(float), err);
+    if (!l->spec.adaptive)
+        l->fixed = df_calloc(3 * kd, sizeof(float), err);
+    if (!l->work || !l->perm || !l->mask[0] || !l->mask[1] || !l->mask[2] ||
+        (!l->spec.adaptive && !l->fixed))
+        return DF_ENOMEM;
+    l->aux[0].data = l->perm;
+    for (int t = 1; t < l->n_aux; t++)
+        l->aux[t].data = l->fixed + (size_t)(t - 1) * kd;
+    return DF_OK;
+}
+
+/* The parameter views: into the flat buffer when adaptive. */
+static df_fastfood_params ff_params(float *params, const df_layer *l)
+{
+    size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
+    float *base = l->spec.adaptive ? params + l->param_offset : l->fixed;
+    df_fastfood_params p = {base, base + kd, base + 2 * kd, l->perm};
+    return p;
+}
+
+static void ff_init(df_layer *l, float *params, uint64_t seed)
+{
+    /* Default sigma: the variance Xavier gives a dense layer of this fan-in. */
+    float sigma = l->spec.sigma_set ? l->spec.sigma : 1.0f / sqrtf((float)l->shape.ff.d_in);
+    df_fastfood_params p = ff_params(params, l);
+    df_fastfood_init(&l->shape.ff, &p, sigma,
+                     df_rng_key(seed, DF_RNG_INIT, (uint64_t)l->index, 0, 0));
+}
+
+/* This pass's dropout masks, or NULL when none apply. */
+static const df_fastfood_masks *ff_masks(df_layer *l, int N, const df_pass *pass,
+                                         df_fastfood_masks *m)
+{
+    const df_fastfood_shape *s = &l->shape.ff;
+    const float p[3] = {l->spec.dropout_input, l->spec.dropout_perm, l->spec.dropout_scale};
+    const size_t width[3] = {(size_t)s->d_in, (size_t)s->k * s->d, (size_t)s->n};
+    const float **slot[3] = {&m->input, &m->perm, &m->scale};
+    int any = 0;
+    for (int i = 0; i < 3; i++) {
+        *slot[i] = NULL;
+        if (!pass->train || p[i] <= 0.0f)
+            continue;
+        df_dropout_mask(l->mask[i], N, width[i], p[i], pass->seed, pass->step,
+                        pass->first_sample, df_layer_point_id(l, i));
+        *slot[i] = l->mask[i];
+        any = 1;
+    }
+    return any ? m : NULL;
+}
+
+static double ff_forward(df_layer *l, const df_layer_ctx *c, const float *in, float *out, int N)
+{
+    df_fastfood_masks m;
+    df_fastfood_params p = ff_params(c->params, l);
+    const df_fastfood_masks *mp = ff_masks(l, N, c->pass, &m);
+    l->mask_active = mp != NULL;
+    df_fastfood_forward(out, in, &p, &l->shape.ff, N, mp, l->work);
+    return 0.0;
+}
+
+static void ff_backward(df_layer *l, const df_layer_ctx *c, float *din, const float *dout,
+                        const float *in, const float *out, int N)
+{
+    (void)in, (void)out;
+    /* the masks forward drew are still in l->mask */
+    const float p[3] = {l->spec.dropout_input, l->spec.dropout_perm, l->spec.dropout_scale};
+    df_fastfood_masks m = {NULL, NULL, NULL};
+    if (l->mask_active) {
+        m.input = p[0] > 0 ? l->mask[0] : NULL;
+        m.perm = p[1] > 0 ? l->mask[1] : NULL;
+        m.scale = p[2] > 0 ? l->mask[2] : NULL;
+    }
+    df_fastfood_params fp = ff_params(c->params, l);
+    float *dp = l->spec.adaptive ? c->grads + l->param_offset : NULL;
+    size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
+    df_fastfood_backward(din, dp, dp ? dp + kd : NULL, dp ? dp + 2 * kd : NULL, dout, &fp,
+                         &l->shape.ff, N, &m, l->work);
+}
+
+static void ff_describe(const df_layer *l, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "d=%d k=%d", l->shape.ff.d, l->shape.ff.k);
+}
+
+static const df_layer_key ff_keys[] = {
+    KEY_INT("features", features, 1, KEY_MAX_WIDTH, DF_KEY_REQUIRED | DF_KEY_MODEL),
+    KEY_BOOL("adaptive", adaptive, DF_KEY_MODEL),
+    /* unset: the layer's own default, from the input width (ff_init) */
+    { "sigma", DF_KEY_FLOAT, LAY(sigma), 0, 0, 0.0, INFINITY, DF_KEY_LO_OPEN, NULL, 0,
+      offsetof(df_layer_spec, sigma_set) },
+    KEY_PROB("dropout_input", dropout_input),
+    KEY_PROB("dropout_perm", dropout_perm),
+    KEY_PROB("dropout_scale", dropout_scale),
+    KEY_LR_MULT, KEY_DECAY_MULT, KEY_END
+};
+
+const df_layer_kind df_layer_fastfood = {
+    .name = "fastfood", .keys = ff_keys,
+    .setup = ff_setup, .alloc = ff_alloc, .init = ff_init,
+    .forward = ff_forward, .backward = ff_backward, .describe = ff_describe,
+};

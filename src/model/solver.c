@@ -1,8 +1,8 @@
 /* Caffe's SGD solver: the same update, the same policies, so a Caffe
  * LeNet recipe means the same thing here. */
 #include "deepfried/solver.h"
-#include "parallel.h"
-#include "per_cpu.h"
+#include "core/parallel.h"
+#include "core/per_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,27 +21,27 @@ void df_solver_free(df_solver *s)
     s->n = 0;
 }
 
-double df_solver_lr(const df_config *cfg, int64_t step)
+double df_solver_lr(const df_solver_spec *sp, int64_t step)
 {
-    const double base = cfg->solver.base_lr;
+    const double base = sp->base_lr;
     double lr = base;
-    switch (cfg->solver.lr_policy) {
+    switch (sp->lr_policy) {
     case DF_LR_FIXED:
         break;
     case DF_LR_STEP:
-        lr = base * pow(cfg->solver.gamma, (double)(step / cfg->solver.stepsize));
+        lr = base * pow(sp->gamma, (double)(step / sp->stepsize));
         break;
     case DF_LR_INV:
-        lr = base * pow(1.0 + cfg->solver.gamma * (double)step, -cfg->solver.power);
+        lr = base * pow(1.0 + sp->gamma * (double)step, -sp->power);
         break;
     case DF_LR_COSINE: {
-        double t = (double)step / (double)cfg->solver.iterations;
-        lr = cfg->solver.min_lr + 0.5 * (base - cfg->solver.min_lr) * (1.0 + cos(M_PI * t));
+        double t = (double)step / (double)sp->iterations;
+        lr = sp->min_lr + 0.5 * (base - sp->min_lr) * (1.0 + cos(M_PI * t));
         break;
     }
     }
-    if (cfg->solver.warmup > 0 && step < cfg->solver.warmup)
-        lr *= (double)(step + 1) / (double)cfg->solver.warmup;
+    if (sp->warmup > 0 && step < sp->warmup)
+        lr *= (double)(step + 1) / (double)sp->warmup;
     return lr;
 }
 
@@ -52,9 +52,8 @@ typedef float vf16 __attribute__((vector_size(64)));
  * the scalar tail give the bits of the scalar form. The lines of w and g
  * are requested a few KiB ahead: other threads read w in forward and
  * wrote g in backward, and without the prefetch (w for writing) the
- * update waited on each line in turn (measured, reference LeNet with 2
- * threads: the step outside the layers took 2.1-3.3 ms, the update split
- * over the threads but not prefetched 1.8-2.1 ms, prefetched 0.5 ms). */
+ * update waited on each line in turn (docs/performance.md, "Figures
+ * behind code comments"). */
 PER_CPU static void update_block(float *restrict w, float *restrict v, const float *restrict g,
                                  size_t n, float grad_scale, float decay, float mu, float rate)
 {

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepfried/clock.h"
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
-#include "make_dirs.h"
+#include "core/make_dirs.h"
 #include "train_state.h"
 
 /* ---- data ---- */
@@ -227,16 +228,14 @@ int df_train_bcast_model(train_state *st, df_error *err)
     int rc = df_dist_bcast_floats(dist, st->net.params, st->net.n_params, err);
     if (rc == DF_OK)
         rc = df_dist_bcast_floats(dist, st->solver.momentum, st->net.n_params, err);
-    /* Fastfood's permutation (and S, G, B when fixed) live outside the
-     * flat buffer */
+    /* the layers' untrained state lives outside the flat buffer */
     for (int i = 0; rc == DF_OK && i < st->net.n_layers; i++) {
         df_layer *l = &st->net.layers[i];
-        if (l->spec.type != DF_LAYER_FASTFOOD)
-            continue;
-        size_t kd = (size_t)l->shape.ff.k * l->shape.ff.d;
-        rc = df_dist_bcast_bytes(dist, l->perm, kd * sizeof(int32_t), err);
-        if (rc == DF_OK && l->fixed)
-            rc = df_dist_bcast_floats(dist, l->fixed, 3 * kd, err);
+        for (int a = 0; rc == DF_OK && a < l->n_aux; a++) {
+            const df_aux *x = &l->aux[a];
+            rc = x->type == DF_AUX_FLOAT32 ? df_dist_bcast_floats(dist, x->data, x->count, err)
+                                           : df_dist_bcast_bytes(dist, x->data, x->count * 4, err);
+        }
     }
     return rc;
 }
@@ -256,7 +255,7 @@ static int setup(train_state *st, df_error *err)
     if (rc)
         return rc;
     const df_dataset *tr = &st->data.train;
-    rc = df_net_build(&st->net, cfg, tr->channels, tr->rows, tr->cols, 0,
+    rc = df_net_build(&st->net, cfg->layers, cfg->n_layers, tr->channels, tr->rows, tr->cols,
                       st->local_batch, err);
     if (rc)
         return rc;   /* same config everywhere: every rank fails alike */
@@ -394,13 +393,13 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
     df_dist *dist = st->dist;
     const int64_t iters = cfg->solver.iterations;
     const int B = cfg->solver.batch;
-    double t_start = df_dist_time(), t_window = t_start;
+    double t_start = df_clock_seconds(), t_window = t_start;
     double win_loss = 0, win_correct = 0;
     int64_t win_steps = 0;
     int rc = DF_OK;
     for (int64_t step = st->start_step; step < iters; step++) {
         double stats[N_STATS];
-        double lr = df_solver_lr(cfg, step);
+        double lr = df_solver_lr(&cfg->solver, step);
         rc = train_step(st, step, stats, err);
         if (rc)
             break;
@@ -434,7 +433,7 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
         const int save = cfg->checkpoint.interval > 0 &&
                          done % cfg->checkpoint.interval == 0 && done != iters;
         if (show || eval) {
-            double now = df_dist_time();
+            double now = df_clock_seconds();
             df_metrics_row row = {
                 .step = done, .epoch = (double)done * B / (double)st->data.train.n,
                 .loss = win_loss / ((double)win_steps * B), .lr = lr,
@@ -464,12 +463,12 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
                 break;
             win_loss = win_correct = 0;
             win_steps = 0;
-            t_window = df_dist_time();
+            t_window = df_clock_seconds();
         }
         if (save && (rc = df_train_checkpoint(st, done, err)) != DF_OK)
             break;
     }
-    *seconds = df_dist_time() - t_start;
+    *seconds = df_clock_seconds() - t_start;
     return rc;
 }
 
@@ -510,7 +509,7 @@ static int finish(train_state *st, double seconds, double last_loss,
     }
     df_metrics_row row = {
         .step = iters, .epoch = (double)iters * B / (double)st->data.train.n,
-        .loss = last_loss, .lr = df_solver_lr(cfg, iters - 1),
+        .loss = last_loss, .lr = df_solver_lr(&cfg->solver, iters - 1),
         .train_error = NAN, .test_error = NAN, .test_loss = NAN,
         .images_per_s = trained > 0 ? (double)trained * B / seconds : NAN,
         .mb_allreduced = df_reducer_bytes(st->reducer) / 1e6,

@@ -8,53 +8,35 @@
 
 #include "config.h"
 #include "deepfried/checkpoint.h"
+#include "deepfried/clock.h"
 #include "deepfried/config.h"
 #include "train_state.h"
 
-/* Keys that define the model: a change in any of them makes the stored
- * tensors meaningless. */
+/* The keys that define the model (DF_KEY_MODEL in the layer's descriptor):
+ * a change in any of them makes the stored tensors meaningless. */
 static int compare_layer(const char *conf, const char *ckpt, const df_layer_spec *now,
                          const df_layer_spec *then, df_error *err)
 {
-#define SAME_INT(field, key)                                                       \
-    if (now->field != then->field)                                                  \
-        return df_fail(err, DF_EINPUT,                                              \
-                       "%s: key 'layer %s.%s': the checkpoint %s was trained with " \
-                       "%d, the config says %d",                                    \
-                       conf, now->name, key, ckpt, (int)then->field, (int)now->field)
     if (strcmp(now->name, then->name) != 0)
-        return df_fail(err, DF_EINPUT,
+        return df_fail(err, DF_EINPUT,     /* resume tries the older ones (as before) */
                        "%s: layer '%s' stands where the checkpoint %s has layer '%s'",
                        conf, now->name, ckpt, then->name);
     if (now->type != then->type)
-        return df_fail(err, DF_EINPUT,
+        return df_fail(err, DF_EMISMATCH,
                        "%s: key 'layer %s.type': the checkpoint %s was trained with %s, "
                        "the config says %s", conf, now->name, ckpt,
                        df_layer_type_name(then->type), df_layer_type_name(now->type));
-    switch (now->type) {
-    case DF_LAYER_CONV:
-        SAME_INT(outputs, "outputs");
-        SAME_INT(kernel, "kernel");
-        SAME_INT(stride, "stride");
-        SAME_INT(pad, "pad");
-        break;
-    case DF_LAYER_MAXPOOL:
-        SAME_INT(kernel, "kernel");
-        SAME_INT(stride, "stride");
-        SAME_INT(pad, "pad");
-        break;
-    case DF_LAYER_DENSE:
-        SAME_INT(outputs, "outputs");
-        SAME_INT(bias, "bias");
-        break;
-    case DF_LAYER_FASTFOOD:
-        SAME_INT(features, "features");
-        SAME_INT(adaptive, "adaptive");
-        break;
-    default:
-        break;
+    for (const df_layer_key *k = df_layer_kind_of(now->type)->keys; k && k->name; k++) {
+        int a, b;
+        if (!(k->flags & DF_KEY_MODEL))
+            continue;
+        memcpy(&a, (const char *)now + k->offset, sizeof a);
+        memcpy(&b, (const char *)then + k->offset, sizeof b);
+        if (a != b)
+            return df_fail(err, DF_EMISMATCH,
+                           "%s: key 'layer %s.%s': the checkpoint %s was trained with %d, "
+                           "the config says %d", conf, now->name, k->name, ckpt, b, a);
     }
-#undef SAME_INT
     return DF_OK;
 }
 
@@ -75,7 +57,7 @@ static int check_same_model(const df_config *cfg, const char *path, FILE *warn,
     rc = df_config_parse(then, text, path, NULL, 0, 0, err);
     free(text);
     if (rc == DF_OK && then->n_layers != cfg->n_layers)
-        rc = df_fail(err, DF_EINPUT, "%s: the config has %d layers but the checkpoint %s has %d",
+        rc = df_fail(err, DF_EMISMATCH, "%s: the config has %d layers but the checkpoint %s has %d",
                      cfg->path, cfg->n_layers, path, then->n_layers);
     for (int i = 0; rc == DF_OK && i < cfg->n_layers; i++)
         rc = compare_layer(cfg->path, path, &cfg->layers[i], &then->layers[i], err);
@@ -146,7 +128,7 @@ static int try_candidates(train_state *st, char (*paths)[DF_PATH_MAX + 64],
         }
         /* a config that no longer fits is the user's to fix, not a reason
          * to go back to an older checkpoint of the same old model */
-        if (!automatic || strstr(err->msg, ": key 'layer") || strstr(err->msg, "layers but"))
+        if (!automatic || rc == DF_EMISMATCH)
             return rc;
         if (o->warn)
             fprintf(o->warn, "warning: cannot resume from %s: %s%s\n", paths[i], err->msg,
@@ -261,13 +243,13 @@ int df_train_checkpoint(train_state *st, int64_t done, df_error *err)
         gmtime_r(&now, &utc);
         strftime(meta.created, sizeof meta.created, "%Y-%m-%dT%H:%M:%SZ", &utc);
         snprintf(meta.library_version, sizeof meta.library_version, "%s", PACKAGE_VERSION);
-        double t0 = df_dist_time();
+        double t0 = df_clock_seconds();
         rc = df_checkpoint_save(cfg->checkpoint.dir, &st->net, st->solver.momentum, cfg,
                                 &st->metrics, &meta, cfg->checkpoint.keep,
                                 st->last_checkpoint, sizeof st->last_checkpoint, err);
         if (rc == DF_OK && st->log) {
             fprintf(st->log, "step %lld: checkpoint %s (%.0f ms)\n", (long long)done,
-                    st->last_checkpoint, 1e3 * (df_dist_time() - t0));
+                    st->last_checkpoint, 1e3 * (df_clock_seconds() - t0));
             fflush(st->log);
         }
     }

@@ -198,6 +198,7 @@ static int exit_status(int rc)
     case DF_OK:
         return DF_EXIT_OK;
     case DF_EINPUT:
+    case DF_EMISMATCH:
         return DF_EXIT_BAD_INPUT;
     case DF_ESTOPPED:
         return DF_EXIT_REQUEUE;
@@ -299,18 +300,26 @@ static void print_layer_table(const df_net *net, const df_config *cfg)
     printf("%-12s %-13s %-14s %12s\n", "layer", "type", "output", "parameters");
     for (int i = 0; i < net->n_layers; i++) {
         const df_layer *l = &net->layers[i];
-        char shape[48];
-        if (l->spec.type == DF_LAYER_SOFTMAX_LOSS)
+        char shape[48], remark[128] = "";
+        if (l->kind->is_loss)
             snprintf(shape, sizeof shape, "loss");
         else if (l->out_h == 1 && l->out_w == 1)
             snprintf(shape, sizeof shape, "%d", l->out_c);
         else
             snprintf(shape, sizeof shape, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
-        printf("%-12s %-13s %-14s %12s", l->spec.name, df_layer_type_name(l->spec.type),
-               shape, grouped(df_layer_param_count(l), n, sizeof n));
-        if (l->spec.type == DF_LAYER_FASTFOOD)
-            printf("   d=%d k=%d%s", l->shape.ff.d, l->shape.ff.k,
-                   l->spec.adaptive ? "" : " (fixed S,G,B: not trained)");
+        printf("%-12s %-13s %-14s %12s", l->spec.name, l->kind->name, shape,
+               grouped(df_layer_param_count(l), n, sizeof n));
+        if (l->kind->describe)
+            l->kind->describe(l, remark, sizeof remark);
+        char fixed[64] = "";
+        size_t used = 0;
+        for (int a = 0; a < l->n_aux && used < sizeof fixed; a++)
+            if (l->aux[a].type == DF_AUX_FLOAT32)
+                used += (size_t)snprintf(fixed + used, sizeof fixed - used, "%s%s",
+                                         used ? "," : "", l->aux[a].name);
+        if (remark[0] || fixed[0])
+            printf("   %s%s%s%s", remark, fixed[0] ? " (fixed " : "", fixed,
+                   fixed[0] ? ": not trained)" : "");
         printf("\n");
     }
     printf("total trainable parameters: %s\n", grouped(net->n_params, n, sizeof n));
@@ -326,18 +335,11 @@ static int inspect_config(const cli_args *a)
                         : df_fail(&err, DF_ENOMEM, "out of memory");
     int c = 1, h = 28, w = 28;
     if (rc == DF_OK) {
-        df_dataset ds;
-        df_error why;
-        if (df_dataset_load_idx(&ds, cfg->data.test_images, cfg->data.test_labels,
-                                DF_IDX_MAX_CLASSES, &why) == DF_OK) {
-            c = ds.channels;
-            h = ds.rows;
-            w = ds.cols;
-            df_dataset_free(&ds);
-        } else {
-            printf("(input shape assumed 1x28x28: %s)\n", why.msg);
-        }
-        rc = df_net_build(net, cfg, c, h, w, 0, 1, &err);
+        char note[1200];
+        df_model_input_shape(cfg, &c, &h, &w, note, sizeof note);
+        if (note[0])
+            printf("(%s)\n", note);
+        rc = df_net_build(net, cfg->layers, cfg->n_layers, c, h, w, 1, &err);
     }
     if (rc == DF_OK) {
         printf("%s: input %dx%dx%d\n", a->conf, c, h, w);
