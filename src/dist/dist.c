@@ -6,13 +6,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
+
+/* An MPI call failed: the communicator may be unusable, so later
+ * agreements do not try it again (df_dist_agree then leaves the failure
+ * unagreed and the CLI aborts the job). */
+static int comm_broken;
 
 static int mpi_fail(df_error *err, int rc, const char *what)
 {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
-    MPI_Error_string(rc, msg, &len);
+    comm_broken = 1;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "error code %d", rc);
     return df_fail(err, DF_ESYS, "MPI %s failed: %s", what, msg);
 }
 
@@ -28,32 +37,58 @@ static int launched_by_mpi(void)
     return 0;
 }
 
+static void host_name(df_dist *d)
+{
+    if (gethostname(d->host, sizeof d->host) != 0)
+        snprintf(d->host, sizeof d->host, "unknown host");
+    d->host[sizeof d->host - 1] = '\0';
+}
+
+static int mpi_setup(df_dist *d, int *argc, char ***argv, df_error *err)
+{
+    int already = 0, rc = MPI_Initialized(&already);
+    if (rc != MPI_SUCCESS)
+        return df_fail(err, DF_ESYS, "MPI_Initialized failed (code %d)", rc);
+    if (!already) {
+        /* the layers run OpenMP threads beside MPI; only the main thread
+         * calls MPI */
+        int provided = MPI_THREAD_SINGLE;
+        rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+        if (rc != MPI_SUCCESS)
+            return df_fail(err, DF_ESYS, "MPI_Init_thread failed (code %d)", rc);
+        d->initialized = 1;
+        if (provided < MPI_THREAD_FUNNELED)
+            return df_fail(err, DF_ESYS,
+                           "this MPI provides thread level %d, below MPI_THREAD_FUNNELED: "
+                           "deepfried runs OpenMP threads beside MPI (rebuild MPI with "
+                           "thread support)", provided);
+    }
+    /* errors come back as codes, so we can say what failed */
+    if ((rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)) != MPI_SUCCESS)
+        return mpi_fail(err, rc, "Comm_set_errhandler");
+    if ((rc = MPI_Comm_rank(MPI_COMM_WORLD, &d->rank)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_size(MPI_COMM_WORLD, &d->size)) != MPI_SUCCESS)
+        return mpi_fail(err, rc, "Comm_rank/Comm_size");
+    MPI_Comm node;
+    rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL,
+                             &node);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "Comm_split_type (ranks per node)");
+    if ((rc = MPI_Comm_rank(node, &d->local_rank)) == MPI_SUCCESS)
+        rc = MPI_Comm_size(node, &d->local_size);
+    MPI_Comm_free(&node);
+    return rc == MPI_SUCCESS ? DF_OK : mpi_fail(err, rc, "Comm_rank/Comm_size (node)");
+}
+
 int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err)
 {
     memset(d, 0, sizeof *d);
     d->size = d->local_size = 1;
+    host_name(d);
     if (!launched_by_mpi())
         return DF_OK;
     d->mpi = 1;
-    int already = 0;
-    MPI_Initialized(&already);
-    if (!already) {
-        int rc = MPI_Init(argc, argv);
-        if (rc != MPI_SUCCESS)
-            return df_fail(err, DF_ESYS, "MPI_Init failed (code %d)", rc);
-        d->initialized = 1;
-    }
-    /* errors come back as codes, so we can say what failed */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank,
-                        MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &d->local_rank);
-    MPI_Comm_size(node, &d->local_size);
-    MPI_Comm_free(&node);
-    return DF_OK;
+    return mpi_setup(d, argc, argv, err);
 }
 
 void df_dist_finalize(df_dist *d)
@@ -62,6 +97,90 @@ void df_dist_finalize(df_dist *d)
         MPI_Finalize();
         d->initialized = 0;
     }
+}
+
+void df_dist_abort(df_dist *d, int status)
+{
+    if (d->mpi && d->size > 1)
+        MPI_Abort(MPI_COMM_WORLD, status);
+}
+
+/* How much a failure weighs when several ranks fail at once: bad input
+ * (the user's to fix) before a run-time failure before a signal stop. */
+static int failure_weight(int rc)
+{
+    switch (rc) {
+    case DF_OK:
+        return 0;
+    case DF_ESTOPPED:
+        return 1;
+    case DF_EINPUT:
+    case DF_EMISMATCH:
+        return 3;
+    default:
+        return 2;
+    }
+}
+
+/* What the failing rank tells the others. */
+typedef struct failure_note {
+    int code;
+    int n_failed;
+    char host[sizeof ((df_dist *)0)->host];
+    char msg[sizeof ((df_error *)0)->msg];
+} failure_note;
+
+int df_dist_agree(df_dist *d, int rc, df_error *err)
+{
+    d->agreed = 0;
+    if (rc != DF_OK && err && err->code == DF_OK)
+        err->code = rc;
+    if (!d->mpi || d->size == 1) {
+        d->agreed = rc != DF_OK;
+        return rc;
+    }
+    if (comm_broken)
+        return rc != DF_OK ? rc : df_fail(err, DF_ESYS, "MPI failed earlier on this rank");
+    /* healthy path: one allreduce of one int */
+    int n_failed = rc != DF_OK;
+    int mrc = MPI_Allreduce(MPI_IN_PLACE, &n_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (mrc != MPI_SUCCESS) {
+        df_error local = *err;
+        mpi_fail(err, mrc, "agreement on failures");
+        if (rc != DF_OK)
+            *err = local;
+        return rc != DF_OK ? rc : DF_ESYS;
+    }
+    if (n_failed == 0)
+        return DF_OK;
+    /* the heaviest failure, the lowest rank among equals, tells everyone */
+    struct { int weight, rank; } who = {failure_weight(rc), d->rank};
+    mrc = MPI_Allreduce(MPI_IN_PLACE, &who, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD);
+    failure_note *note = calloc(1, sizeof *note);
+    if (mrc == MPI_SUCCESS && note && who.rank == d->rank) {
+        note->code = rc;
+        note->n_failed = n_failed;
+        snprintf(note->host, sizeof note->host, "%s", d->host);
+        snprintf(note->msg, sizeof note->msg, "%s", err->msg);
+    }
+    failure_note spare;   /* out of memory: still join the broadcast */
+    failure_note *buf = note ? note : &spare;
+    if (mrc == MPI_SUCCESS)
+        mrc = MPI_Bcast(buf, (int)sizeof *buf, MPI_BYTE, who.rank, MPI_COMM_WORLD);
+    if (mrc != MPI_SUCCESS || !note) {
+        free(note);
+        if (mrc != MPI_SUCCESS)
+            return rc != DF_OK ? rc : mpi_fail(err, mrc, "broadcast of a failure");
+        return rc != DF_OK ? rc : df_fail(err, DF_ENOMEM, "out of memory agreeing on a failure");
+    }
+    int code = note->code != DF_OK ? note->code : DF_ESYS;
+    if (note->n_failed == d->size)   /* every rank knows the cause */
+        df_fail(err, code, "%s", note->msg);
+    else
+        df_fail(err, code, "rank %d (%s): %s", who.rank, note->host, note->msg);
+    free(note);
+    d->agreed = 1;
+    return code;
 }
 
 int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err)
@@ -94,14 +213,33 @@ int df_dist_sum_doubles(df_dist *d, double *v, int n, df_error *err)
     return rc == MPI_SUCCESS ? DF_OK : mpi_fail(err, rc, "allreduce of step statistics");
 }
 
-int df_dist_all_equal_u64(df_dist *d, uint64_t v)
+int df_dist_first_differing(df_dist *d, uint64_t v, int *rank, uint64_t *rank0_value,
+                            uint64_t *value, df_error *err)
 {
-    if (!d->mpi)
-        return 1;
-    uint64_t lo = v, hi = v;
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-    return lo == hi;
+    *rank = -1;
+    *rank0_value = *value = v;
+    if (!d->mpi || d->size == 1)
+        return DF_OK;
+    uint64_t ref = v;
+    int rc = MPI_Bcast(&ref, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "broadcast of the parameter checksum");
+    struct { int differs, rank; } who = {ref != v, d->rank};
+    /* MINLOC over (0 = differs, 1 = same): the lowest differing rank */
+    who.differs = ref != v ? 0 : 1;
+    rc = MPI_Allreduce(MPI_IN_PLACE, &who, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(err, rc, "allreduce of the parameter checksums");
+    *rank0_value = ref;
+    if (who.differs == 0) {
+        *rank = who.rank;
+        uint64_t theirs = v;
+        rc = MPI_Bcast(&theirs, 1, MPI_UINT64_T, who.rank, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(err, rc, "broadcast of the parameter checksum");
+        *value = theirs;
+    }
+    return DF_OK;
 }
 
 /* ---- bucketed gradient allreduce ---- */
@@ -174,10 +312,17 @@ df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
     r->req = df_calloc((size_t)r->n_buckets, sizeof(MPI_Request), err);
     if (r->req && bf16) {
         r->wire = df_calloc(n ? n : 1, sizeof(uint16_t), err);
-        if (r->mpi) {
-            MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
-            MPI_Type_commit(&r->bf16_type);
-            MPI_Op_create(bf16_sum, 1, &r->bf16_op);
+        if (r->wire && r->mpi) {
+            int rc = MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
+            if (rc == MPI_SUCCESS && (rc = MPI_Type_commit(&r->bf16_type)) == MPI_SUCCESS)
+                rc = MPI_Op_create(bf16_sum, 1, &r->bf16_op);
+            if (rc != MPI_SUCCESS) {
+                mpi_fail(err, rc, "bf16 type and reduction set-up");
+                free(r->wire);
+                r->wire = NULL;   /* nothing to free in MPI */
+                df_reducer_free(r);
+                return NULL;
+            }
         }
     }
     if (!r->req || (bf16 && !r->wire)) {
@@ -241,7 +386,9 @@ void df_reducer_ready(void *reducer, size_t ready)
     /* Give MPI a chance to progress what is in flight. */
     if (r->mpi && r->n_req > 0) {
         int flag;
-        MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE);
+        int rc = MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS && r->error == MPI_SUCCESS)
+            r->error = rc;
     }
 }
 
