@@ -8,8 +8,9 @@ source "$(dirname "$0")/lib.sh"
 
 # Relative tolerance for P ranks vs 1 (the contract: 1e-5; measured ~3e-8),
 # and for bf16 vs fp32 communication: bf16 keeps 8 bits of mantissa, so each
-# step's gradient is off by up to 2^-9 relative; the 30-step drift measured
-# here was 7e-4 (norm-wise), so 5e-3 leaves room for other seeds.
+# step's gradient is off by a few 2^-8 relative (docs/data-parallel.md); the
+# 30-step drift measured here was 4.7e-4 (norm-wise; 7e-4 with the bf16
+# operator used before), so 5e-3 leaves room for other seeds.
 P_TOL=1e-5
 BF16_TOL=5e-3
 

@@ -245,7 +245,7 @@ int df_dist_first_differing(df_dist *d, uint64_t v, int *rank, uint64_t *rank0_v
 /* ---- bucketed gradient allreduce ---- */
 
 /* bfloat16: the top half of a float32, rounded to nearest even. Sending
- * gradients in 16 bits halves the bytes; the reduction adds in float32. */
+ * gradients in 16 bits halves the bytes; the sums are float32 (below). */
 static uint16_t float_to_bf16(float f)
 {
     uint32_t u;
@@ -264,36 +264,38 @@ static float bf16_to_float(uint16_t h)
     return f;
 }
 
-/* MPI reduction: inout += in, element-wise, in float32 arithmetic. */
-static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type)
-{
-    (void)type;
-    const uint16_t *a = in;
-    uint16_t *b = inout;
-    for (int i = 0; i < *len; i++)
-        b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
-}
+/* bf16 on the wire, float32 sums: each bucket is cut into P pieces; an
+ * alltoall gives rank p the p-th piece of every rank, rank p adds those P
+ * bf16 values in float32 (in rank order, so the bits do not depend on
+ * timing) and rounds the sum to bf16 once, and an allgather returns every
+ * summed piece to every rank. Each rank sends 2 (P-1)/P of the bucket's
+ * bf16 bytes, what a ring allreduce sends; no partial sum is ever rounded
+ * to bf16 (an allreduce with a bf16 operator would round at every step of
+ * its reduction tree or ring: P-1 times on a ring). docs/data-parallel.md. */
 
 struct df_reducer {
     int mpi;                /* 0: a world of one, nothing to send */
+    int size, rank;
     float *grads;
     size_t n;
     size_t bucket;          /* floats per bucket */
     size_t started;         /* grads[0, started) are in flight */
     int n_buckets, n_req;
-    MPI_Request *req;
+    MPI_Request *req;       /* per bucket: the allreduce, or the bf16 alltoall */
+    MPI_Request *req2;      /* per bucket: the bf16 allgather */
+    size_t *first, *count;  /* per bucket: its range of grads */
     uint64_t bytes;
     double wait_seconds;
     int error;              /* first MPI error code of the step */
-    uint16_t *wire;         /* bf16 copy of grads, or NULL for float32 */
-    MPI_Datatype bf16_type;
-    MPI_Op bf16_op;
+    int bf16;
+    size_t slot;            /* bf16: elements per bucket in stage and pieces */
+    uint16_t *stage;        /* bf16: what this rank sends, then the summed bucket */
+    uint16_t *pieces;       /* bf16: the P pieces of this rank's share */
 };
 
 df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
                               size_t bucket_bytes, int bf16, df_error *err)
 {
-    (void)d;
     if (n > INT32_MAX) {
         df_fail(err, DF_EINPUT, "%zu gradients exceed MPI's int count", n);
         return NULL;
@@ -302,30 +304,36 @@ df_reducer *df_reducer_create(df_dist *d, float *grads, size_t n,
     if (!r)
         return NULL;
     r->mpi = d->mpi;
+    r->size = d->size > 0 ? d->size : 1;
+    r->rank = d->rank;
     r->grads = grads;
     r->n = n;
+    r->bf16 = bf16;
     /* a bucket holds bucket_bytes on the wire */
     r->bucket = bucket_bytes / (bf16 ? sizeof(uint16_t) : sizeof(float));
     if (r->bucket < 1)
         r->bucket = 1;
+    if (r->bucket > INT32_MAX / 2)
+        r->bucket = INT32_MAX / 2;
     r->n_buckets = (int)((n + r->bucket - 1) / r->bucket) + 1;
-    r->req = df_calloc((size_t)r->n_buckets, sizeof(MPI_Request), err);
-    if (r->req && bf16) {
-        r->wire = df_calloc(n ? n : 1, sizeof(uint16_t), err);
-        if (r->wire && r->mpi) {
-            int rc = MPI_Type_contiguous(1, MPI_UINT16_T, &r->bf16_type);
-            if (rc == MPI_SUCCESS && (rc = MPI_Type_commit(&r->bf16_type)) == MPI_SUCCESS)
-                rc = MPI_Op_create(bf16_sum, 1, &r->bf16_op);
-            if (rc != MPI_SUCCESS) {
-                mpi_fail(err, rc, "bf16 type and reduction set-up");
-                free(r->wire);
-                r->wire = NULL;   /* nothing to free in MPI */
-                df_reducer_free(r);
-                return NULL;
-            }
-        }
+    size_t nb = (size_t)r->n_buckets;
+    r->req = df_calloc(nb, sizeof(MPI_Request), err);
+    r->req2 = r->req ? df_calloc(nb, sizeof(MPI_Request), err) : NULL;
+    r->first = r->req2 ? df_calloc(nb, sizeof(size_t), err) : NULL;
+    r->count = r->first ? df_calloc(nb, sizeof(size_t), err) : NULL;
+    int ok = r->count != NULL;
+    if (ok && bf16) {
+        size_t P = (size_t)r->size, piece = (r->bucket + P - 1) / P, total;
+        r->slot = piece * P;
+        ok = df_mul_size(nb, r->slot, &total) == 0;
+        if (!ok)
+            df_fail(err, DF_ENOMEM, "bf16 buffers for %zu gradients on %d ranks overflow", n,
+                    r->size);
+        r->stage = ok ? df_calloc(total, sizeof(uint16_t), err) : NULL;
+        r->pieces = r->stage ? df_calloc(total, sizeof(uint16_t), err) : NULL;
+        ok = r->pieces != NULL;
     }
-    if (!r->req || (bf16 && !r->wire)) {
+    if (!ok) {
         df_reducer_free(r);
         return NULL;
     }
@@ -336,11 +344,11 @@ void df_reducer_free(df_reducer *r)
 {
     if (!r)
         return;
-    if (r->wire && r->mpi) {
-        MPI_Op_free(&r->bf16_op);
-        MPI_Type_free(&r->bf16_type);
-    }
-    free(r->wire);
+    free(r->stage);
+    free(r->pieces);
+    free(r->first);
+    free(r->count);
+    free(r->req2);
     free(r->req);
     free(r);
 }
@@ -354,23 +362,34 @@ void df_reducer_begin(df_reducer *r)
     r->error = MPI_SUCCESS;
 }
 
+static size_t piece_of(const df_reducer *r, size_t count)
+{
+    return (count + (size_t)r->size - 1) / (size_t)r->size;
+}
+
 /* The payload is counted even in a world of one, so the figure printed
- * is the per-rank wire volume the model needs at any rank count. */
+ * is the per-rank gradient volume the model needs at any rank count. */
 static void start_range(df_reducer *r, size_t end)
 {
     size_t first = r->started, count = end - first;
-    int rc = MPI_SUCCESS;
-    if (r->wire) {
-        for (size_t i = first; i < end; i++)
-            r->wire[i] = float_to_bf16(r->grads[i]);
+    int b = r->n_req++, rc = MPI_SUCCESS;
+    r->first[b] = first;
+    r->count[b] = count;
+    if (r->bf16) {
+        uint16_t *stage = r->stage + (size_t)b * r->slot;
+        size_t piece = piece_of(r, count);
+        for (size_t i = 0; i < count; i++)
+            stage[i] = float_to_bf16(r->grads[first + i]);
+        for (size_t i = count; i < piece * (size_t)r->size; i++)
+            stage[i] = 0;
         if (r->mpi)
-            rc = MPI_Iallreduce(MPI_IN_PLACE, r->wire + first, (int)count, r->bf16_type,
-                                r->bf16_op, MPI_COMM_WORLD, &r->req[r->n_req++]);
+            rc = MPI_Ialltoall(stage, (int)piece, MPI_UINT16_T, r->pieces + (size_t)b * r->slot,
+                               (int)piece, MPI_UINT16_T, MPI_COMM_WORLD, &r->req[b]);
         r->bytes += count * sizeof(uint16_t);
     } else {
         if (r->mpi)
             rc = MPI_Iallreduce(MPI_IN_PLACE, r->grads + first, (int)count, MPI_FLOAT,
-                                MPI_SUM, MPI_COMM_WORLD, &r->req[r->n_req++]);
+                                MPI_SUM, MPI_COMM_WORLD, &r->req[b]);
         r->bytes += count * sizeof(float);
     }
     if (rc != MPI_SUCCESS && r->error == MPI_SUCCESS)
@@ -392,20 +411,48 @@ void df_reducer_ready(void *reducer, size_t ready)
     }
 }
 
+/* bf16, after the alltoalls: sum this rank's share of every bucket in
+ * float32, round once, and gather the summed pieces from every rank. */
+static int sum_and_gather(df_reducer *r)
+{
+    const size_t P = (size_t)r->size;
+    for (int b = 0; b < r->n_req; b++) {
+        uint16_t *pieces = r->pieces + (size_t)b * r->slot;
+        size_t piece = piece_of(r, r->count[b]);
+        /* pieces[i] is read (p = 0) before it is overwritten by the sum */
+        for (size_t i = 0; i < piece; i++) {
+            float acc = 0.0f;
+            for (size_t p = 0; p < P; p++)
+                acc += bf16_to_float(pieces[p * piece + i]);
+            pieces[i] = float_to_bf16(acc);
+        }
+        int rc = MPI_Iallgather(pieces, (int)piece, MPI_UINT16_T, r->stage + (size_t)b * r->slot,
+                                (int)piece, MPI_UINT16_T, MPI_COMM_WORLD, &r->req2[b]);
+        if (rc != MPI_SUCCESS)
+            return rc;
+    }
+    return MPI_Waitall(r->n_req, r->req2, MPI_STATUSES_IGNORE);
+}
+
 int df_reducer_finish(df_reducer *r, df_error *err)
 {
     if (r->started < r->n)
         start_range(r, r->n);
     double t0 = df_clock_seconds();
     int rc = r->mpi ? MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
-    r->wait_seconds = df_clock_seconds() - t0;
     if (r->error != MPI_SUCCESS)
         return mpi_fail(err, r->error, "gradient allreduce");
     if (rc != MPI_SUCCESS)
         return mpi_fail(err, rc, "gradient allreduce");
-    if (r->wire)
-        for (size_t i = 0; i < r->n; i++)
-            r->grads[i] = bf16_to_float(r->wire[i]);
+    if (r->bf16 && r->mpi && (rc = sum_and_gather(r)) != MPI_SUCCESS)
+        return mpi_fail(err, rc, "bf16 gradient sum (allgather)");
+    r->wait_seconds = df_clock_seconds() - t0;
+    if (r->bf16)
+        for (int b = 0; b < r->n_req; b++) {
+            const uint16_t *sum = r->stage + (size_t)b * r->slot;
+            for (size_t i = 0; i < r->count[b]; i++)
+                r->grads[r->first[b] + i] = bf16_to_float(sum[i]);
+        }
     return DF_OK;
 }
 
