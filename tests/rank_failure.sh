@@ -96,6 +96,14 @@ after=$(cd "$lock" && md5sum -- * | sort)
 kill -CONT "$first"
 kill -KILL "$first"
 wait "$first" 2>/dev/null
+# srun without an MPI plugin deepfried knows: refused before any work
+SLURM_STEP_NUM_TASKS=2 bounded 30 "$DF_BIN" train "$CONF" "${COMMON[@]}" \
+    --set "run.dir=$TMP/srun" >/dev/null 2>"$TMP/srun.err"
+status=$?
+[ "$status" -eq 2 ] || fail "srun --mpi=none: exit status $status, expected 2"
+grep -q "^deepfried: srun started 2 tasks, but not through an MPI plugin .*--mpi=pmix" \
+    "$TMP/srun.err" || fail "srun --mpi=none: $(cat "$TMP/srun.err")"
+[ ! -e "$TMP/srun" ] || fail "srun --mpi=none: the run directory was made"
 # kill -9 leaves no stale lock
 bounded 60 "$DF_BIN" train "$CONF" "${COMMON[@]}" --set "run.dir=$lock" --resume auto \
     --set solver.iterations=1 --quiet >"$TMP/after.out" 2>&1 ||

@@ -272,15 +272,16 @@ static int cmd_train(int argc, char **argv)
     install_stop_handlers();
     df_dist dist;
     df_error err = {0, ""};
-    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
+    int rc = df_dist_init(&dist, &argc, &argv, &err);
+    if (rc != DF_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
-        df_dist_abort(&dist, DF_EXIT_FAILURE);
-        return DF_EXIT_FAILURE;
+        df_dist_abort(&dist, exit_status(rc));
+        return exit_status(rc);
     }
     df_config *cfg = calloc(1, sizeof *cfg);
     /* a checkpoint instead of a config: fine-tune the network stored in it */
     const char *init_from = df_is_checkpoint_file(a.conf) ? a.conf : NULL;
-    int rc = !cfg ? df_fail(&err, DF_ENOMEM, "out of memory")
+    rc = !cfg ? df_fail(&err, DF_ENOMEM, "out of memory")
              : init_from ? df_model_read_config(cfg, a.conf, a.overrides, a.n_overrides, 1,
                                                 NULL, &err)
                          : df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err);
@@ -451,14 +452,16 @@ static int cmd_eval(int argc, char **argv)
     }
     df_dist dist;
     df_error err = {0, ""};
-    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
+    int rc = df_dist_init(&dist, &argc, &argv, &err);
+    if (rc != DF_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
-        return DF_EXIT_FAILURE;
+        df_dist_abort(&dist, exit_status(rc));
+        return exit_status(rc);
     }
     df_model *m = calloc(1, sizeof *m);
     df_dataset test;
     memset(&test, 0, sizeof test);
-    int rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
+    rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
                : df_fail(&err, DF_ENOMEM, "out of memory");
     if (rc == DF_OK) {
         rc = df_dataset_load_idx(&test, m->cfg.data.test_images, m->cfg.data.test_labels,

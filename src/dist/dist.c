@@ -85,8 +85,20 @@ int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err)
     memset(d, 0, sizeof *d);
     d->size = d->local_size = 1;
     host_name(d);
-    if (!launched_by_mpi())
+    if (!launched_by_mpi()) {
+        /* srun without an MPI plugin we know (--mpi=none): N tasks, each
+         * would train alone as a world of one */
+        const char *tasks = getenv("SLURM_STEP_NUM_TASKS");
+        long n = tasks ? strtol(tasks, NULL, 10) : 1;
+        if (n > 1)
+            return df_fail(err, DF_EINPUT,
+                           "srun started %ld tasks, but not through an MPI plugin deepfried "
+                           "recognises (none of OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK is "
+                           "set): each would train alone in the same run directory. Use "
+                           "srun --mpi=pmix (srun --mpi=list shows the plugins), or mpirun",
+                           n);
         return DF_OK;
+    }
     d->mpi = 1;
     return mpi_setup(d, argc, argv, err);
 }
