@@ -27,8 +27,10 @@ source "$(dirname "$0")/lib.sh"
 P_TOL=1e-6         # smooth configs, 100 steps (measured <= 9e-8)
 SHORT_TOL=1e-7     # shipped configs, 3 steps (measured <= 1e-8)
 SHORT_STEPS=3
-# bf16 keeps 8 bits of mantissa, so each step's gradient is off by up to
-# 2^-9 relative; the drift measured over 100 steps is below 1e-3 (norm-wise).
+# bf16 keeps 8 bits of mantissa: each rank's share and the float32 sum are
+# rounded to it once (docs/data-parallel.md), so each step's gradient is off
+# by a few 2^-9 relative; the drift measured over 100 steps is below 1e-3
+# (norm-wise).
 BF16_TOL=5e-3
 
 train() {  # name ranks conf steps [options]

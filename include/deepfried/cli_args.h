@@ -68,4 +68,12 @@ int df_cli_parse_compress(int argc, char *const *argv, df_cli_compress_args *c,
  * expected RANK:STEP". */
 int df_cli_parse_inject_nan(const char *value, int *rank, long long *step, df_error *err);
 
+/* DEEPFRIED_INJECT_FAULT=RANK:KIND:WHERE[:STEP] (NULL or "": not set,
+ * outputs untouched). KIND: enomem, eio, kill or diverge (*kind 1..4, in
+ * train.h's DF_FAULT_* order); WHERE: setup, step, eval or checkpoint
+ * (*where 0..3, DF_AT_*); STEP as in DEEPFRIED_INJECT_NAN, default 0.
+ * DF_EINPUT naming the expected form. */
+int df_cli_parse_inject_fault(const char *value, int *rank, int *kind, int *where,
+                              long long *step, df_error *err);
+
 #endif

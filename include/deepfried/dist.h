@@ -14,6 +14,9 @@ typedef struct df_dist {
     int local_rank, local_size; /* on this node */
     int mpi;                /* 1: ranks talk over MPI; 0: a plain process */
     int initialized;        /* we called MPI_Init and must finalise */
+    int agreed;             /* the last df_dist_agree returned a failure that
+                               every rank holds (same status, same message) */
+    char host[64];          /* this rank's host name, for messages */
 } df_dist;
 
 /* Under a launcher (mpirun, srun with PMIx/PMI): MPI_Init. Started as a
@@ -22,6 +25,18 @@ typedef struct df_dist {
  * the identity. */
 int df_dist_init(df_dist *d, int *argc, char ***argv, df_error *err);
 void df_dist_finalize(df_dist *d);
+/* End every rank of the job now with this exit status (MPI_Abort): for a
+ * failure the others could not be told of. A world of one: nothing. */
+void df_dist_abort(df_dist *d, int status);
+
+/* Every rank passes its local status (and err's message where it failed);
+ * every rank returns the same: DF_OK if all succeeded, else the status of
+ * the heaviest failure (bad input > run-time > stopped; the lowest rank
+ * among equals) with err holding that rank's message, prefixed
+ * "rank R (HOST): " unless every rank failed. Call it after every step
+ * that can fail on one rank and before the next collective. One allreduce
+ * of an int when all succeed. Sets d->agreed. */
+int df_dist_agree(df_dist *d, int rc, df_error *err);
 /* Rank 0's buffer to everyone. */
 int df_dist_bcast_floats(df_dist *d, float *buf, size_t n, df_error *err);
 int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err);
@@ -29,8 +44,11 @@ int df_dist_bcast_bytes(df_dist *d, void *buf, size_t n, df_error *err);
 /* Sum of doubles over ranks, in place (statistics and stop flags: a
  * flag any rank raises is > 0 on every rank afterwards). */
 int df_dist_sum_doubles(df_dist *d, double *v, int n, df_error *err);
-/* 1 on every rank iff all ranks passed the same value. */
-int df_dist_all_equal_u64(df_dist *d, uint64_t v);
+/* Compare v with rank 0's on every rank: *rank is the lowest rank whose
+ * v differs from rank 0's (-1: all equal), *rank0_value rank 0's v and
+ * *value that rank's. The same on every rank. */
+int df_dist_first_differing(df_dist *d, uint64_t v, int *rank, uint64_t *rank0_value,
+                            uint64_t *value, df_error *err);
 
 /* Gradient summation in buckets of bucket_bytes, each started with a
  * non-blocking allreduce as soon as backward has finished it. */

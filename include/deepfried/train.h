@@ -30,6 +30,19 @@ typedef struct df_train_result {
     char checkpoint[DF_PATH_MAX + 64]; /* the last checkpoint written */
 } df_train_result;
 
+/* Testing aid (DEEPFRIED_INJECT_FAULT=RANK:KIND:WHERE[:STEP]): a failure
+ * of this kind on this rank only, at this point of the run. */
+enum { DF_FAULT_NONE, DF_FAULT_ENOMEM, DF_FAULT_EIO, DF_FAULT_KILL, DF_FAULT_DIVERGE };
+enum { DF_AT_SETUP, DF_AT_STEP, DF_AT_EVAL, DF_AT_CHECKPOINT };
+typedef struct df_fault {
+    int kind;                   /* DF_FAULT_*; NONE: no injection */
+    int rank;
+    int where;                  /* DF_AT_* */
+    int64_t step;               /* STEP: that step (0-based, as inject_nan);
+                                   EVAL, CHECKPOINT: the first at or after
+                                   this many steps done */
+} df_fault;
+
 /* How a run reports and what it leaves besides the run directory. */
 typedef struct df_train_opts {
     FILE *log;                  /* progress lines (rank 0); NULL: silent */
@@ -49,9 +62,11 @@ typedef struct df_train_opts {
                                    `deepfried compress`. Refused when it lies
                                    in checkpoint.dir (it would be pruned).
                                    A resumed checkpoint takes precedence. */
+    df_fault fault;             /* testing aid; zero: none */
 } df_train_opts;
 
-/* Train as cfg says. Every rank returns the same status. */
+/* Train as cfg says. Every rank returns the same status and message
+ * (dist->agreed), except after an MPI failure (then the CLI aborts). */
 int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
                  df_train_result *res, df_error *err);
 

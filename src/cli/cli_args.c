@@ -157,3 +157,55 @@ int df_cli_parse_inject_nan(const char *value, int *rank, long long *step, df_er
     *step = s;
     return DF_OK;
 }
+
+/* The index of word [p, p+len) in names, or -1. */
+static int word_index(const char *p, size_t len, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == len && strncmp(p, names[i], len) == 0)
+            return i;
+    return -1;
+}
+
+int df_cli_parse_inject_fault(const char *value, int *rank, int *kind, int *where,
+                              long long *step, df_error *err)
+{
+    static const char *const kinds[] = {"enomem", "eio", "kill", "diverge", NULL};
+    static const char *const places[] = {"setup", "step", "eval", "checkpoint", NULL};
+    if (!value || !*value)
+        return DF_OK;
+    char *end;
+    errno = 0;
+    long r = strtol(value, &end, 10);
+    int ok = end != value && errno == 0 && r >= 0 && r <= INT_MAX && *end == ':';
+    int k = -1, w = -1;
+    long long s = 0;
+    const char *p = end + 1;
+    if (ok) {
+        size_t len = strcspn(p, ":");
+        k = word_index(p, len, kinds);
+        p += len;
+        ok = k >= 0 && *p == ':';
+    }
+    if (ok) {
+        p++;
+        size_t len = strcspn(p, ":");
+        w = word_index(p, len, places);
+        p += len;
+        ok = w >= 0 && (*p == '\0' || *p == ':');
+    }
+    if (ok && *p == ':') {
+        const char *q = p + 1;
+        errno = 0;
+        s = strtoll(q, &end, 10);
+        ok = end != q && errno == 0 && s >= 0 && *end == '\0';
+    }
+    if (!ok)
+        return df_fail(err, DF_EINPUT, "DEEPFRIED_INJECT_FAULT='%s': expected "
+                       "RANK:enomem|eio|kill|diverge:setup|step|eval|checkpoint[:STEP]", value);
+    *rank = (int)r;
+    *kind = k + 1;
+    *where = w;
+    *step = s;
+    return DF_OK;
+}

@@ -230,7 +230,33 @@ static int parse_fault_injection(df_train_opts *opts, df_error *err)
     int rc = df_cli_parse_inject_nan(getenv("DEEPFRIED_INJECT_NAN"), &rank, &step, err);
     opts->inject_nan_rank = rank;
     opts->inject_nan_step = step;
+    /* DEEPFRIED_INJECT_FAULT=RANK:KIND:WHERE[:STEP]: a failure on one rank
+     * (tests/rank_failure.sh) */
+    df_fault *f = &opts->fault;
+    long long at = 0;
+    if (rc == DF_OK)
+        rc = df_cli_parse_inject_fault(getenv("DEEPFRIED_INJECT_FAULT"), &f->rank, &f->kind,
+                                       &f->where, &at, err);
+    f->step = at;
     return rc;
+}
+
+/* One line for a failure. Agreed (every rank holds the same status and
+ * message, which names the failing rank): rank 0 prints it. Not agreed
+ * (MPI itself failed, or before the ranks could talk): this rank prints
+ * its own, and the job is aborted so that no rank waits for it. */
+static int report_failure(df_dist *dist, int rc, const df_error *err)
+{
+    int status = exit_status(rc);
+    if (dist->agreed || dist->size == 1) {
+        if (dist->rank == 0)
+            fprintf(stderr, "%s: %s\n", prog, err->msg);
+        return status;
+    }
+    fprintf(stderr, "%s: rank %d (%s): %s\n", prog, dist->rank, dist->host, err->msg);
+    fflush(stderr);
+    df_dist_abort(dist, status);
+    return status;
 }
 
 static int cmd_train(int argc, char **argv)
@@ -247,27 +273,30 @@ static int cmd_train(int argc, char **argv)
     install_stop_handlers();
     df_dist dist;
     df_error err = {0, ""};
-    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
+    int rc = df_dist_init(&dist, &argc, &argv, &err);
+    if (rc != DF_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
-        return DF_EXIT_FAILURE;
+        df_dist_abort(&dist, exit_status(rc));
+        return exit_status(rc);
     }
     df_config *cfg = calloc(1, sizeof *cfg);
     /* a checkpoint instead of a config: fine-tune the network stored in it */
     const char *init_from = df_is_checkpoint_file(a.conf) ? a.conf : NULL;
-    int rc = !cfg ? df_fail(&err, DF_ENOMEM, "out of memory")
+    rc = !cfg ? df_fail(&err, DF_ENOMEM, "out of memory")
              : init_from ? df_model_read_config(cfg, a.conf, a.overrides, a.n_overrides, 1,
                                                 NULL, &err)
                          : df_config_load(cfg, a.conf, a.overrides, a.n_overrides, &err);
     df_train_opts opts = {a.quiet ? NULL : stdout, stderr, a.dump_params, a.profile, -1, -1,
-                          a.resume, &stop_signal, init_from};
+                          a.resume, &stop_signal, init_from, {0, 0, 0, 0}};
     if (rc == DF_OK)
         rc = parse_fault_injection(&opts, &err);
+    /* each rank read the config itself: one that could not stops them all */
+    rc = df_dist_agree(&dist, rc, &err);
     df_train_result res;
     if (rc == DF_OK)
         rc = df_train_run(cfg, &dist, &opts, &res, &err);
     if (rc != DF_OK) {
-        if (dist.rank == 0)
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+        report_failure(&dist, rc, &err);
     } else if (dist.rank == 0) {
         char n[32];
         if (res.resumed_from >= res.steps)
@@ -424,14 +453,16 @@ static int cmd_eval(int argc, char **argv)
     }
     df_dist dist;
     df_error err = {0, ""};
-    if (df_dist_init(&dist, &argc, &argv, &err) != DF_OK) {
+    int rc = df_dist_init(&dist, &argc, &argv, &err);
+    if (rc != DF_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
-        return DF_EXIT_FAILURE;
+        df_dist_abort(&dist, exit_status(rc));
+        return exit_status(rc);
     }
     df_model *m = calloc(1, sizeof *m);
     df_dataset test;
     memset(&test, 0, sizeof test);
-    int rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
+    rc = m ? df_model_open(m, a.conf, a.overrides, a.n_overrides, 256, NULL, 0, &err)
                : df_fail(&err, DF_ENOMEM, "out of memory");
     if (rc == DF_OK) {
         rc = df_dataset_load_idx(&test, m->cfg.data.test_images, m->cfg.data.test_labels,
@@ -447,11 +478,11 @@ static int cmd_eval(int argc, char **argv)
         }
     }
     double loss = 0, error = 0;
+    rc = df_dist_agree(&dist, rc, &err);
     if (rc == DF_OK)
         rc = df_evaluate(&m->net, &dist, &test, m->cfg.data.scale, &loss, &error, &err);
     if (rc != DF_OK) {
-        if (dist.rank == 0)
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+        report_failure(&dist, rc, &err);
     } else if (dist.rank == 0) {
         printf("%s: step %lld of %s\n", a.conf, (long long)m->meta.step, m->cfg.run.name);
         printf("test error %.2f%% on %lld images (test loss %.4f)\n", 100.0 * error,

@@ -6,9 +6,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int fail_dir(df_error *err, const char *path, const char *what, int errnum)
+/* path: the component that failed; dir: the directory asked for, named
+ * too when it is not the same (a plain file on the way). */
+static int fail_dir(df_error *err, const char *path, const char *dir, const char *what,
+                    int errnum)
 {
-    return df_fail(err, DF_ESYS, "%s: cannot create the %s: %s", path, what, strerror(errnum));
+    int same = strcmp(path, dir) == 0;
+    return df_fail(err, DF_ESYS, "%s: cannot create the %s%s%s: %s", path, what,
+                   same ? "" : " ", same ? "" : dir, strerror(errnum));
 }
 
 /* The path is copied whole (callers' paths are bounded by the config's
@@ -26,11 +31,11 @@ int df_make_dirs(const char *dir, const char *what, df_error *err)
         *p = '\0';
         struct stat st;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            rc = fail_dir(err, buf, what, errno);
+            rc = fail_dir(err, buf, dir, what, errno);
         else if (stat(buf, &st) != 0)
-            rc = fail_dir(err, buf, what, errno);
+            rc = fail_dir(err, buf, dir, what, errno);
         else if (!S_ISDIR(st.st_mode))
-            rc = fail_dir(err, buf, what, ENOTDIR);
+            rc = fail_dir(err, buf, dir, what, ENOTDIR);
         *p = c;
         if (c == '\0')
             break;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "deepfried/metrics.h"
 #include "deepfried/solver.h"
 #include "core/make_dirs.h"
+#include "core/run_lock.h"
 #include "train_state.h"
 
 /* ---- data ---- */
@@ -131,13 +133,14 @@ int df_evaluate(df_net *net, df_dist *dist, const df_dataset *ds, float scale,
     free(x);
     free(y);
     free(idx);
-    /* every rank joins the sum, even after a local failure, so none hangs */
-    stats[0] = rc == DF_OK ? stats[0] : NAN;
-    int rc2 = df_dist_sum_doubles(dist, stats, 3, err);
+    if (rc == DF_ENOMEM)
+        df_fail(err, rc, "out of memory allocating the evaluation batch (%d items)", B);
+    /* a local failure is everyone's before the sum, so none waits in it */
+    rc = df_dist_agree(dist, rc, err);
+    if (rc == DF_OK)
+        rc = df_dist_sum_doubles(dist, stats, 3, err);
     if (rc)
         return rc;
-    if (rc2)
-        return rc2;
     *loss = stats[2] > 0 ? stats[0] / stats[2] : NAN;
     *error = stats[2] > 0 ? 1.0 - stats[1] / stats[2] : NAN;
     return DF_OK;
@@ -179,30 +182,41 @@ static void state_free(train_state *st)
     df_reducer_free(st->reducer);
     df_sampler_free(&st->sampler);
     df_metrics_free(&st->metrics);
+    df_run_unlock(st->lock_fd[0]);
+    df_run_unlock(st->lock_fd[1]);
     free(st->x);
     free(st->y);
     free(st->idx);
 }
 
-/* All ranks agree whether a local step succeeded; returns the first
- * failing status (the local message where it failed, else a generic one). */
-int df_train_agree(df_dist *dist, int rc, df_error *err)
+int df_train_injected(train_state *st, int where, int64_t step, df_error *err)
 {
-    double failed = rc != DF_OK;
-    df_error ignored;
-    if (df_dist_sum_doubles(dist, &failed, 1, &ignored) != DF_OK)
-        return df_fail(err, DF_ESYS, "%s", ignored.msg);
-    if (failed == 0)
+    const df_fault *f = &st->opts->fault;
+    if (f->kind == DF_FAULT_NONE || f->where != where || f->rank != st->dist->rank ||
+        step < f->step || (where == DF_AT_STEP && step != f->step))
         return DF_OK;
-    /* every rank exits with rank 0's status, so mpirun reports one */
-    int code = rc;
-    if (df_dist_bcast_bytes(dist, &code, sizeof code, &ignored) != DF_OK)
-        return df_fail(err, DF_ESYS, "%s", ignored.msg);
-    if (code == DF_OK)
-        code = DF_ESYS;
-    if (rc == DF_OK)
-        return df_fail(err, code, "another rank failed (see its message)");
-    return code;
+    static const char *const at[] = {"set-up", "a training step", "evaluation",
+                                     "checkpointing"};
+    char when[48] = "";
+    if (where != DF_AT_SETUP)
+        snprintf(when, sizeof when, " at step %lld", (long long)step);
+    switch (f->kind) {
+    case DF_FAULT_KILL:
+        raise(SIGKILL);
+        return DF_ESYS;
+    case DF_FAULT_ENOMEM:
+        return df_fail(err, DF_ENOMEM, "out of memory in %s%s (injected by "
+                       "DEEPFRIED_INJECT_FAULT)", at[where], when);
+    case DF_FAULT_EIO:
+        return df_fail(err, DF_ESYS, "I/O error in %s%s (injected by "
+                       "DEEPFRIED_INJECT_FAULT)", at[where], when);
+    case DF_FAULT_DIVERGE:
+        /* one parameter one ulp off: the replicas no longer agree */
+        if (st->net.n_params > 0)
+            st->net.params[0] = nextafterf(st->net.params[0], INFINITY);
+        return DF_OK;
+    }
+    return DF_OK;
 }
 
 /* Labels beyond the network's outputs would index past the logits. */
@@ -240,29 +254,50 @@ int df_train_bcast_model(train_state *st, df_error *err)
     return rc;
 }
 
+/* Rank 0: the run directory (and a separate checkpoint directory) made
+ * and locked for this run, before anything reads or writes in them. */
+static int claim_run_dirs(train_state *st, df_error *err)
+{
+    const df_config *cfg = st->cfg;
+    int rc = df_make_dirs(cfg->run.dir, "run directory", err);
+    if (rc == DF_OK)
+        rc = df_run_lock(cfg->run.dir, &st->lock_fd[0], err);
+    if (rc == DF_OK && strcmp(cfg->checkpoint.dir, cfg->run.dir) != 0) {
+        rc = df_make_dirs(cfg->checkpoint.dir, "checkpoint directory", err);
+        if (rc == DF_OK)
+            rc = df_run_lock(cfg->checkpoint.dir, &st->lock_fd[1], err);
+    }
+    return rc;
+}
+
+/* Every step that can fail on one rank is agreed before the next
+ * collective, so no rank is left waiting in it. */
 static int setup(train_state *st, df_error *err)
 {
     const df_config *cfg = st->cfg;
     df_dist *dist = st->dist;
-    if (cfg->solver.batch % dist->size != 0)
-        return df_fail(err, DF_EINPUT,
-                       "%s: key 'solver.batch': global batch %d is not divisible by %d ranks",
-                       cfg->path, cfg->solver.batch, dist->size);
+    snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
+    int rc = dist->rank == 0 ? claim_run_dirs(st, err) : DF_OK;
+    if (rc == DF_OK && cfg->solver.batch % dist->size != 0)
+        rc = df_fail(err, DF_EINPUT,
+                     "%s: key 'solver.batch': global batch %d is not divisible by %d ranks",
+                     cfg->path, cfg->solver.batch, dist->size);
     st->local_batch = cfg->solver.batch / dist->size;
-
-    int rc = df_train_data_load(&st->data, cfg, err);
-    rc = df_train_agree(dist, rc, err);
+    if (rc == DF_OK)
+        rc = df_train_data_load(&st->data, cfg, err);
+    rc = df_dist_agree(dist, rc, err);
     if (rc)
         return rc;
     const df_dataset *tr = &st->data.train;
     rc = df_net_build(&st->net, cfg->layers, cfg->n_layers, tr->channels, tr->rows, tr->cols,
                       st->local_batch, err);
-    if (rc)
-        return rc;   /* same config everywhere: every rank fails alike */
-    rc = check_labels(cfg, &st->data, st->net.n_classes, err);
-    if (rc)
-        return rc;
-    rc = df_solver_init(&st->solver, &st->net, err);
+    if (rc == DF_OK)
+        rc = check_labels(cfg, &st->data, st->net.n_classes, err);
+    if (rc == DF_OK)
+        rc = df_solver_init(&st->solver, &st->net, err);
+    if (rc == DF_OK)
+        rc = df_train_injected(st, DF_AT_SETUP, 0, err);
+    rc = df_dist_agree(dist, rc, err);
     if (rc)
         return rc;
     if (dist->rank == 0)
@@ -273,36 +308,31 @@ static int setup(train_state *st, df_error *err)
     st->reducer = df_reducer_create(dist, st->net.grads, st->net.n_params,
                                     (size_t)cfg->comm.bucket_kb * 1024,
                                     cfg->comm.dtype_bf16, err);
-    if (!st->reducer)
-        return err->code;
-    rc = df_sampler_init(&st->sampler, tr->n, cfg->run.seed, err);
-    if (rc)
-        return rc;
+    rc = st->reducer ? DF_OK : err->code;
+    if (rc == DF_OK)
+        rc = df_sampler_init(&st->sampler, tr->n, cfg->run.seed, err);
     size_t img = df_dataset_image_size(tr);
-    st->x = df_calloc((size_t)st->local_batch, img * sizeof(float), err);
-    st->y = df_calloc((size_t)st->local_batch, sizeof(int32_t), err);
-    st->idx = df_calloc((size_t)st->local_batch, sizeof(int64_t), err);
-    if (!st->x || !st->y || !st->idx)
-        return DF_ENOMEM;
-    /* the layers split the batch over their own threads, each calling a
-     * single-threaded BLAS: OpenBLAS's threads on 8-sample GEMMs scaled
-     * poorly (docs/performance.md) */
-    openblas_set_num_threads(1);
-    rc = df_net_set_threads(&st->net, df_train_threads(cfg, dist), err);
-    if (rc)
-        return rc;
-
-    rc = DF_OK;
-    snprintf(st->csv_path, sizeof st->csv_path, "%s/metrics.csv", cfg->run.dir);
-    if (dist->rank == 0)
-        rc = df_make_dirs(cfg->run.dir, "run directory", err);
-    return df_train_agree(dist, rc, err);
+    if (rc == DF_OK) {
+        st->x = df_calloc((size_t)st->local_batch, img * sizeof(float), err);
+        st->y = df_calloc((size_t)st->local_batch, sizeof(int32_t), err);
+        st->idx = df_calloc((size_t)st->local_batch, sizeof(int64_t), err);
+        if (!st->x || !st->y || !st->idx)
+            rc = DF_ENOMEM;
+    }
+    if (rc == DF_OK) {
+        /* the layers split the batch over their own threads, each calling a
+         * single-threaded BLAS: OpenBLAS's threads on 8-sample GEMMs scaled
+         * poorly (docs/performance.md) */
+        openblas_set_num_threads(1);
+        rc = df_net_set_threads(&st->net, df_train_threads(cfg, dist), err);
+    }
+    return df_dist_agree(dist, rc, err);
 }
 
 /* One step on this rank's slice: forward, backward with the allreduce
  * overlapped, then the agreed statistics. stats: loss sum, correct,
  * non-finite flag. */
-enum { STAT_LOSS, STAT_CORRECT, STAT_NONFINITE, STAT_SIGNAL, N_STATS };
+enum { STAT_LOSS, STAT_CORRECT, STAT_NONFINITE, STAT_SIGNAL, STAT_FAILED, N_STATS };
 
 static int train_step(train_state *st, int64_t step, double stats[N_STATS], df_error *err)
 {
@@ -318,24 +348,41 @@ static int train_step(train_state *st, int64_t step, double stats[N_STATS], df_e
     double loss = df_net_forward(&st->net, st->x, st->y, st->local_batch, &pass, &correct);
     if (step == st->opts->inject_nan_step && st->dist->rank == st->opts->inject_nan_rank)
         loss = NAN;
+    /* a local failure still joins this step's collectives, then stops all */
+    int local = df_train_injected(st, DF_AT_STEP, step, err);
     df_reducer_begin(st->reducer);
     df_net_backward(&st->net, st->x, st->y, st->local_batch, df_reducer_ready, st->reducer);
     int rc = df_reducer_finish(st->reducer, err);
-    /* one collective carries the statistics and every stop flag, so all
-     * ranks see the same sums and stop at the same step */
+    if (rc)
+        return rc;   /* MPI itself failed: not agreed, the CLI aborts */
+    /* one collective carries the statistics and every stop and failure
+     * flag, so all ranks see the same sums and stop at the same step */
     stats[STAT_LOSS] = loss;
     stats[STAT_CORRECT] = correct;
     stats[STAT_NONFINITE] = isfinite(loss) ? 0.0 : 1.0;
     stats[STAT_SIGNAL] = st->opts->stop_signal && *st->opts->stop_signal ? 1.0 : 0.0;
-    int rc2 = df_dist_sum_doubles(st->dist, stats, N_STATS, err);
-    return rc ? rc : rc2;
+    stats[STAT_FAILED] = local != DF_OK;
+    rc = df_dist_sum_doubles(st->dist, stats, N_STATS, err);
+    if (rc || (stats[STAT_FAILED] == 0 && stats[STAT_NONFINITE] == 0))
+        return rc;
+    /* someone failed: every rank takes part in naming who and why */
+    if (local == DF_OK && !isfinite(loss))
+        local = df_fail(err, DF_ENUMERIC,
+                        "training stopped: the loss became NaN or Inf at step %lld on "
+                        "%.0f of %d ranks (lr %.3g); lower solver.base_lr or check the data",
+                        (long long)step, stats[STAT_NONFINITE], st->dist->size,
+                        df_solver_lr(&cfg->solver, step));
+    return df_dist_agree(st->dist, local, err);
 }
 
 static int evaluate_and_log(train_state *st, int64_t step, df_metrics_row *row,
                             df_error *err)
 {
     double loss, error;
-    int rc = df_evaluate(&st->net, st->dist, &st->data.eval, st->cfg->data.scale,
+    int rc = df_train_injected(st, DF_AT_EVAL, step, err);
+    rc = df_dist_agree(st->dist, rc, err);
+    if (rc == DF_OK)
+        rc = df_evaluate(&st->net, st->dist, &st->data.eval, st->cfg->data.scale,
                          &loss, &error, err);
     if (rc)
         return rc;
@@ -383,7 +430,7 @@ static int record_row(train_state *st, const df_metrics_row *row, df_error *err)
     int rc = df_metrics_add(&st->metrics, row, err);
     if (rc == DF_OK && st->dist->rank == 0)
         rc = df_metrics_append_csv(st->csv_path, row, err);
-    return df_train_agree(st->dist, rc, err);
+    return df_dist_agree(st->dist, rc, err);
 }
 
 /* Steps [start_step, iterations): the loop of the algorithm. */
@@ -403,13 +450,6 @@ static int train_loop(train_state *st, double *seconds, double *last_loss, df_er
         rc = train_step(st, step, stats, err);
         if (rc)
             break;
-        if (stats[STAT_NONFINITE] > 0) {
-            rc = df_fail(err, DF_ENUMERIC,
-                         "training stopped: the loss became NaN or Inf at step %lld on "
-                         "%.0f of %d ranks (lr %.3g); lower solver.base_lr or check the data",
-                         (long long)step, stats[STAT_NONFINITE], dist->size, lr);
-            break;
-        }
         df_solver_step(&st->solver, &st->net, lr, cfg->solver.momentum,
                        cfg->solver.weight_decay, 1.0f / (float)B);
         win_loss += stats[STAT_LOSS];
@@ -537,13 +577,17 @@ static int finish(train_state *st, double seconds, double last_loss,
     snprintf(res->checkpoint, sizeof res->checkpoint, "%s", st->last_checkpoint);
     res->checksum = df_net_checksum(&st->net);
     /* data parallelism must leave every replica with the same bits */
-    res->replicas_identical = df_dist_all_equal_u64(dist, res->checksum);
-    if (!res->replicas_identical)
-        rc = df_fail(err, DF_ESYS, "replicas diverged: the parameter checksums "
-                     "differ across the %d ranks", dist->size);
+    int differs;
+    uint64_t ref, theirs;
+    rc = df_dist_first_differing(dist, res->checksum, &differs, &ref, &theirs, err);
+    res->replicas_identical = rc == DF_OK && differs < 0;
+    if (rc == DF_OK && differs >= 0)
+        rc = df_fail(err, DF_ENUMERIC, "replicas diverged: rank %d's parameter checksum "
+                     "%016llx differs from rank 0's %016llx", differs,
+                     (unsigned long long)theirs, (unsigned long long)ref);
     if (rc == DF_OK && st->opts->dump_params && dist->rank == 0)
         rc = df_write_raw_floats(st->opts->dump_params, st->net.params, st->net.n_params, err);
-    return df_train_agree(dist, rc, err);
+    return df_dist_agree(dist, rc, err);
 }
 
 int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
@@ -556,6 +600,7 @@ int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
     st.opts = opts;
     st.dist = dist;
     st.log = dist->rank == 0 ? opts->log : NULL;
+    st.lock_fd[0] = st.lock_fd[1] = -1;
     int rc = setup(&st, err);
     st.net.profile = opts->profile;
     if (rc == DF_OK)
@@ -571,6 +616,9 @@ int df_train_run(const df_config *cfg, df_dist *dist, const df_train_opts *opts,
         rc = train_loop(&st, &seconds, &last_loss, err);
     if (rc == DF_OK)
         rc = finish(&st, seconds, last_loss, res, err);
+    /* a failure every rank reached alike (a signal stop) is agreed here */
+    if (!(rc && dist->agreed))
+        rc = df_dist_agree(dist, rc, err);
     state_free(&st);
     return rc;
 }

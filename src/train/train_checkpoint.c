@@ -185,7 +185,7 @@ int df_train_init_from(train_state *st, df_error *err)
     int rc = DF_OK;
     if (st->dist->rank == 0)
         rc = load_init_on_rank0(st, err);
-    rc = df_train_agree(st->dist, rc, err);
+    rc = df_dist_agree(st->dist, rc, err);
     if (rc == DF_OK)
         rc = df_train_bcast_model(st, err);
     return rc;
@@ -200,7 +200,7 @@ int df_train_resume(train_state *st, df_error *err)
     int rc = DF_OK;
     if (dist->rank == 0)
         rc = load_on_rank0(st, &step, err);
-    rc = df_train_agree(dist, rc, err);
+    rc = df_dist_agree(dist, rc, err);
     if (rc)
         return rc;
     /* everyone continues from rank 0's state */
@@ -212,7 +212,7 @@ int df_train_resume(train_state *st, df_error *err)
     st->start_step = step;
     if (dist->rank == 0 && step > 0)
         rc = df_train_rewrite_csv(st, err);
-    return df_train_agree(dist, rc, err);
+    return df_dist_agree(dist, rc, err);
 }
 
 int df_train_rewrite_csv(train_state *st, df_error *err)
@@ -226,10 +226,36 @@ int df_train_rewrite_csv(train_state *st, df_error *err)
     return DF_OK;
 }
 
+/* Every replica must hold rank 0's parameters before rank 0 saves them:
+ * a checkpoint of a diverged run would carry the fault into every resume.
+ * The same result on every rank. */
+static int check_replicas(train_state *st, int64_t done, df_error *err)
+{
+    int differs;
+    uint64_t ref, theirs;
+    int rc = df_dist_first_differing(st->dist, df_net_checksum(&st->net), &differs, &ref,
+                                     &theirs, err);
+    if (rc == DF_OK && differs >= 0)
+        rc = df_fail(err, DF_ENUMERIC,
+                     "replicas diverged before the checkpoint of step %lld: rank %d's "
+                     "parameter checksum %016llx differs from rank 0's %016llx; nothing was "
+                     "written (the last checkpoint is intact: --resume auto continues from it; "
+                     "report this, it is a fault of the machine or of deepfried)",
+                     (long long)done, differs, (unsigned long long)theirs,
+                     (unsigned long long)ref);
+    return rc;
+}
+
 int df_train_checkpoint(train_state *st, int64_t done, df_error *err)
 {
     const df_config *cfg = st->cfg;
-    int rc = DF_OK;
+    int rc = check_replicas(st, done, err);
+    if (rc == DF_OK)
+        rc = df_train_injected(st, DF_AT_CHECKPOINT, done, err);
+    /* a rank that cannot go on stops the save before anything is written */
+    rc = df_dist_agree(st->dist, rc, err);
+    if (rc)
+        return rc;
     if (st->dist->rank == 0) {
         df_ckpt_meta meta;
         memset(&meta, 0, sizeof meta);
@@ -253,5 +279,5 @@ int df_train_checkpoint(train_state *st, int64_t done, df_error *err)
             fflush(st->log);
         }
     }
-    return df_train_agree(st->dist, rc, err);
+    return df_dist_agree(st->dist, rc, err);
 }

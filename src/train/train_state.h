@@ -28,13 +28,15 @@ typedef struct train_state {
     char csv_path[DF_PATH_MAX + 32];
     int64_t start_step;         /* 0, or the step a checkpoint resumed at */
     char last_checkpoint[DF_PATH_MAX + 64];
+    int lock_fd[2];             /* rank 0: run.dir's and checkpoint.dir's locks */
 } train_state;
 
 /* Rank 0's parameters, momentum and fixed Fastfood state to every rank. */
 int df_train_bcast_model(train_state *st, df_error *err);
 
-/* All ranks agree whether a local action succeeded. */
-int df_train_agree(df_dist *dist, int rc, df_error *err);
+/* The testing aid: the failure opts->fault injects here on this rank, if
+ * any (a SIGKILL does not return). */
+int df_train_injected(train_state *st, int where, int64_t step, df_error *err);
 
 /* Start from opts->init_from's parameters (rank 0 loads, everyone
  * receives), after the fresh init and before any resume. */

@@ -118,6 +118,38 @@ static void check_inject_nan(const char *value)
                "'%s' does not parse back", text);
 }
 
+static void check_inject_fault(const char *value)
+{
+    static const char *const kinds[] = {"enomem", "eio", "kill", "diverge"};
+    static const char *const places[] = {"setup", "step", "eval", "checkpoint"};
+    int rank = -1, kind = -1, where = -1;
+    long long step = -1;
+    df_error err;
+    memset(&err, 0, sizeof err);
+    int rc = df_cli_parse_inject_fault(value, &rank, &kind, &where, &step, &err);
+    fuzz_note("inject_fault", rc, &err);
+    if (rc != DF_OK) {
+        fuzz_check_error(rc, &err);
+        FUZZ_CHECK(rc == DF_EINPUT && rank == -1 && kind == -1 && where == -1 && step == -1,
+                   "failed parse changed values");
+        return;
+    }
+    if (!*value) {
+        FUZZ_CHECK(rank == -1 && kind == -1 && where == -1 && step == -1,
+                   "an empty value set something");
+        return;
+    }
+    FUZZ_CHECK(rank >= 0 && kind >= 1 && kind <= 4 && where >= 0 && where <= 3 && step >= 0,
+               "rank %d kind %d where %d step %lld", rank, kind, where, step);
+    char text[96];
+    snprintf(text, sizeof text, "%d:%s:%s:%lld", rank, kinds[kind - 1], places[where], step);
+    int rank2 = -1, kind2 = -1, where2 = -1;
+    long long step2 = -1;
+    FUZZ_CHECK(df_cli_parse_inject_fault(text, &rank2, &kind2, &where2, &step2, &err) == DF_OK &&
+                   rank2 == rank && kind2 == kind && where2 == where && step2 == step,
+               "'%s' does not parse back", text);
+}
+
 static int same_str(const char *x, const char *y)
 {
     return (!x && !y) || (x && y && !strcmp(x, y));
@@ -228,6 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (env_first && n > 0) {
         check_inject_nan(words[0]);
+        check_inject_fault(words[0]);
         memmove(words, words + 1, (size_t)(n - 1) * sizeof *words);
         n--;
     }
